@@ -1,0 +1,1 @@
+"""Connectors: how data comes in. Never touches the database."""

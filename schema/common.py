@@ -1,0 +1,103 @@
+"""Small types shared by the entity modules, and resolver helpers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+
+from schema.enums import ChannelType, Lang
+from schema.relay import Doc
+from schema.taxonomy import Lang as LangCode
+
+
+@strawberry.interface(description="An object with a global id (Relay)")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type(description="A text in both content languages, as stored")
+class LocalizedString:
+    ru: str | None
+    en: str | None
+
+    @classmethod
+    def from_doc(cls, value: dict[str, Any] | None) -> LocalizedString | None:
+        if not value:
+            return None
+        return cls(ru=value.get("ru"), en=value.get("en"))
+
+
+def pick_language(value: dict[str, Any] | None, lang: LangCode) -> str | None:
+    """The text in `lang`, falling back to the other language."""
+    if not value:
+        return None
+    other = LangCode.EN if lang is LangCode.RU else LangCode.RU
+    text = value.get(lang.value) or value.get(other.value)
+    return str(text) if text else None
+
+
+def resolve_lang(requested: Lang | None, default: LangCode) -> LangCode:
+    return LangCode(requested.value) if requested is not None else default
+
+
+@strawberry.type
+class GeoPoint:
+    lat: float
+    lon: float
+
+    @classmethod
+    def from_doc(cls, value: dict[str, Any] | None) -> GeoPoint | None:
+        # Stored as GeoJSON so a 2dsphere index can serve radius queries.
+        if not value or "coordinates" not in value:
+            return None
+        lon, lat = value["coordinates"]
+        return cls(lat=lat, lon=lon)
+
+
+@strawberry.type
+class Channel:
+    type: ChannelType
+    url: str
+    label: str | None
+
+
+@strawberry.type(description="A registration number: ИНН, ОГРН, SIREN, RNA, ...")
+class Identifier:
+    scheme: str
+    value: str
+
+
+@strawberry.type(description="A source that supports this entity (provenance)")
+class SourceRef:
+    source_id: str
+    external_id: str
+    url: str | None
+    fetched_at: datetime
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> SourceRef:
+        return cls(
+            source_id=doc["source_id"],
+            external_id=doc["external_id"],
+            url=doc.get("url"),
+            fetched_at=doc["fetched_at"],
+        )
+
+
+def selects(selections: list[Selection], name: str) -> bool:
+    """Whether a field is selected directly under these selections (fragments included)."""
+    for selection in selections:
+        if isinstance(selection, SelectedField) and selection.name == name:
+            return True
+        if isinstance(selection, FragmentSpread | InlineFragment) and selects(
+            selection.selections, name
+        ):
+            return True
+    return False
+
+
+def wants_total(info: strawberry.Info[Any, Any]) -> bool:
+    return any(selects(field.selections, "totalCount") for field in info.selected_fields)

@@ -1,0 +1,95 @@
+"""Typed filter inputs. Stores translate these (never client dicts) into queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from schema.enums import (
+    AttendanceMode,
+    CommunityKind,
+    CommunityStatus,
+    EventFormat,
+    EventStatus,
+    Formality,
+    MatchMode,
+    MemberOffer,
+    OrganizationForm,
+    StandardKind,
+    StandardStatus,
+)
+
+
+@strawberry.input(description="Inclusive integer range; either end may be omitted")
+class IntRange:
+    min: int | None = None
+    max: int | None = None
+
+
+@strawberry.input(description="Communities matching every field given; lists match any value")
+class CommunityFilter:
+    kinds: list[CommunityKind] | None = None
+    forms: list[OrganizationForm] | None = None
+    formality: Formality | None = None
+    industries: list[str] | None = strawberry.field(
+        default=None, description="Industry codes, see `industries`"
+    )
+    industries_match: MatchMode = strawberry.field(
+        default=MatchMode.ANY, description="ANY: at least one of `industries`; ALL: every one"
+    )
+    countries: list[str] | None = strawberry.field(
+        default=None, description="ISO 3166-1 alpha-2 codes"
+    )
+    city: str | None = None
+    tags: list[str] | None = None
+    offers: list[MemberOffer] | None = None
+    founded_year: IntRange | None = None
+    member_of: strawberry.ID | None = strawberry.field(
+        default=None, description="Global id of the parent community"
+    )
+    has_upcoming_events: bool | None = None
+    statuses: list[CommunityStatus] | None = None
+    and_: list[CommunityFilter] | None = strawberry.field(default=None, name="AND")
+    or_: list[CommunityFilter] | None = strawberry.field(default=None, name="OR")
+
+
+@strawberry.input(description="Geographic radius around a point")
+class NearInput:
+    lat: float
+    lon: float
+    radius_km: float
+
+
+@strawberry.input(description="Events of one community; without from/to only upcoming ones")
+class CommunityEventFilter:
+    from_: datetime | None = strawberry.field(default=None, name="from")
+    to: datetime | None = None
+    formats: list[EventFormat] | None = None
+    attendance_modes: list[AttendanceMode] | None = None
+    statuses: list[EventStatus] | None = None
+
+
+@strawberry.input(description="Events matching every field given; without from/to only upcoming")
+class EventFilter:
+    from_: datetime | None = strawberry.field(default=None, name="from")
+    to: datetime | None = None
+    formats: list[EventFormat] | None = None
+    attendance_modes: list[AttendanceMode] | None = None
+    statuses: list[EventStatus] | None = None
+    countries: list[str] | None = None
+    city: str | None = None
+    organizer: strawberry.ID | None = strawberry.field(
+        default=None, description="Global id of an organizing community"
+    )
+    near: NearInput | None = None
+
+
+@strawberry.input
+class StandardFilter:
+    kinds: list[StandardKind] | None = None
+    statuses: list[StandardStatus] | None = None
+    issuer: strawberry.ID | None = strawberry.field(
+        default=None, description="Global id of the issuing community"
+    )
+    industries: list[str] | None = None

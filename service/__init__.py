@@ -1,0 +1,1 @@
+"""guildgraph service: settings, app, storage, ingestion, CLI."""

@@ -1,0 +1,108 @@
+"""The app factory: `create_app(settings)` builds everything; the lifespan owns resources."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from schema import SchemaLimits, build_schema
+from service.db import Database
+from service.demo import load_demo_if_empty
+from service.http import GraphQLEndpoint
+from service.metrics import Metrics
+from service.settings import Settings
+from service.storage import Storage, open_storage
+
+logger = logging.getLogger("guildgraph")
+
+
+class _WebSocketGraphQL(GraphQL[Any, None]):
+    """Subscriptions and queries over `graphql-transport-ws` only (no legacy `graphql-ws`)."""
+
+    def __init__(self, endpoint: GraphQLEndpoint, **kwargs: Any) -> None:
+        super().__init__(subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
+        self._endpoint = endpoint
+
+    async def get_context(self, request: Any, response: Any) -> Any:
+        return self._endpoint.context("ws", request.headers.get("accept-language"))
+
+
+def create_app(
+    settings: Settings, *, load_demo: bool = False, metrics: Metrics | None = None
+) -> Starlette:
+    """Build the ASGI app; `metrics` may be shared with a caller that wants the counts."""
+    metrics = metrics or Metrics()
+    schema = build_schema(
+        SchemaLimits(
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_aliases,
+            max_tokens=settings.max_tokens,
+            introspection=settings.introspection_enabled,
+            field_suggestions=settings.env.value == "dev",
+        )
+    )
+    storage: Storage | None = None
+
+    def database() -> Database:
+        if storage is None:
+            raise RuntimeError("the database is not open (outside the app lifespan)")
+        return storage.db
+
+    endpoint = GraphQLEndpoint(
+        schema,
+        database,
+        max_body_bytes=settings.max_body_bytes,
+        graphiql=settings.graphiql_enabled,
+        metrics=metrics,
+    )
+    websocket = _WebSocketGraphQL(endpoint, schema=schema, graphql_ide=None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        nonlocal storage
+        async with open_storage(settings, event_listeners=[metrics]) as opened:
+            storage = opened
+            if load_demo:
+                await load_demo_if_empty(opened.db)
+            logger.info("guildgraph ready on database %r", settings.database)
+            try:
+                yield
+            finally:
+                storage = None
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        try:
+            await database().command("ping")
+        except Exception as error:
+            return JSONResponse({"status": "unavailable", "reason": str(error)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    async def metrics_text(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def graphql_ws(ws: WebSocket) -> None:
+        await websocket(ws.scope, ws.receive, ws.send)
+
+    return Starlette(
+        routes=[
+            Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql_ws),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_text),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,90 @@
+"""The `guildgraph` command: serve, demo load, schema export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+
+import uvicorn
+
+from schema import export_sdl
+from service.app import create_app
+from service.demo import load_demo
+from service.settings import Settings
+from service.storage import open_storage
+
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema" / "schema.graphql"
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    app = create_app(settings, load_demo=args.load_demo_if_empty)
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=args.port if args.port is not None else settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="info",
+        access_log=False,
+    )
+    return 0
+
+
+async def _demo_load(settings: Settings) -> int:
+    async with open_storage(settings) as storage:
+        results = await load_demo(storage.db)
+    counts = Counter((r.entity.value, r.outcome.value) for r in results)
+    for (entity, outcome), count in sorted(counts.items()):
+        print(f"{entity:<10} {outcome:<10} {count}")
+    rejected = [r for r in results if r.outcome.value == "rejected"]
+    for result in rejected:
+        print(f"rejected {result.external_id}: {result.errors}", file=sys.stderr)
+    return 1 if rejected else 0
+
+
+def _schema_export(output: Path) -> int:
+    output.write_text(export_sdl(), encoding="utf-8")
+    print(f"wrote {output}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="guildgraph", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the GraphQL API")
+    serve.add_argument("--host", help="bind address (default: GUILDGRAPH_HOST)")
+    serve.add_argument("--port", type=int, help="port (default: GUILDGRAPH_PORT)")
+    serve.add_argument(
+        "--load-demo-if-empty",
+        action="store_true",
+        help="load the demo dataset when the database has no communities",
+    )
+    demo = commands.add_parser("demo", help="the bundled demo dataset")
+    demo.add_subparsers(dest="demo_command", required=True).add_parser(
+        "load", help="load (or refresh) the demo dataset"
+    )
+    schema = commands.add_parser("schema", help="the GraphQL schema")
+    export = schema.add_subparsers(dest="schema_command", required=True).add_parser(
+        "export", help="write the SDL"
+    )
+    export.add_argument("--output", type=Path, default=SCHEMA_FILE)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "schema":
+        return _schema_export(args.output)
+    settings = Settings()
+    if args.command == "serve":
+        return _serve(settings, args)
+    return asyncio.run(_demo_load(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,460 @@
+"""The ingestion entry point: Listings in, entities with provenance out.
+
+Every record from a connector, a partner mutation or the demo loader passes
+through `ingest`. Per batch:
+
+1. validate each payload; keep every raw listing, rejected ones with reasons;
+2. skip listings whose content hash was already applied (no entity write);
+3. record (source, external id) -> entity id *before* writing the entity, so a
+   retry after a crash reuses the same entity instead of creating a second one;
+4. resolve references (external ids of the same source) to entity ids; those
+   not known yet are remembered and resolved when their target arrives;
+5. upsert the entity (one atomic update, provenance entry included), then mark
+   the listing applied.
+
+Writes are bulk operations, so a batch costs a handful of round trips.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from bson import ObjectId
+from pydantic import ValidationError
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
+
+from schema.models import ENTITY_DATA, CommunityData, EventData, Listing, StandardData
+from schema.taxonomy import EntityType
+from service import normalize
+from service.db import COMMUNITIES, EVENTS, LISTINGS, STANDARDS, Database
+
+EntityData = CommunityData | EventData | StandardData
+COLLECTION: dict[EntityType, str] = {
+    EntityType.COMMUNITY: COMMUNITIES,
+    EntityType.EVENT: EVENTS,
+    EntityType.STANDARD: STANDARDS,
+}
+_FIELDS: dict[EntityType, Callable[[Any, normalize.Refs], dict[str, Any]]] = {
+    EntityType.COMMUNITY: normalize.community_fields,
+    EntityType.EVENT: normalize.event_fields,
+    EntityType.STANDARD: normalize.standard_fields,
+}
+# Communities first: events and standards of the same batch point at them.
+_ORDER = {EntityType.COMMUNITY: 0, EntityType.STANDARD: 1, EntityType.EVENT: 2}
+_DUPLICATE_KEY = 11000
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    external_id: str
+    entity: EntityType
+    outcome: Outcome
+    entity_id: str | None = None
+    errors: tuple[FieldError, ...] = ()
+
+
+@dataclass
+class _Item:
+    index: int
+    listing: Listing
+    hash: str
+    data: EntityData | None = None
+    errors: list[FieldError] = field(default_factory=list)
+    existing: dict[str, Any] | None = None
+    entity_id: ObjectId | None = None
+    waiting_for: list[str] = field(default_factory=list)
+    organizers: list[ObjectId] = field(default_factory=list)
+
+    @property
+    def valid(self) -> EntityData:
+        if self.data is None:
+            raise RuntimeError("a rejected listing reached the apply step")
+        return self.data
+
+    @property
+    def id(self) -> ObjectId:
+        if self.entity_id is None:
+            raise RuntimeError("the entity id was not reserved before use")
+        return self.entity_id
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.listing.source_id, self.listing.external_id)
+
+
+def content_hash(payload: dict[str, Any]) -> str:
+    canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def validation_errors(error: ValidationError) -> list[FieldError]:
+    return [
+        FieldError(path=".".join(str(p) for p in e["loc"]) or "payload", message=e["msg"])
+        for e in error.errors(include_url=False)
+    ]
+
+
+def validate(listing: Listing) -> tuple[EntityData | None, list[FieldError]]:
+    try:
+        return ENTITY_DATA[listing.entity].model_validate(listing.payload), []
+    except ValidationError as error:
+        return None, validation_errors(error)
+
+
+async def ingest(
+    db: Database, listings: Sequence[Listing], *, now: datetime | None = None
+) -> list[IngestResult]:
+    """Store, normalize and upsert a batch; one result per listing, in order."""
+    now = now or datetime.now(UTC)
+    items = [_Item(i, lst, content_hash(lst.payload)) for i, lst in enumerate(listings)]
+    results: list[IngestResult | None] = [None] * len(items)
+
+    seen: set[tuple[str, str]] = set()
+    for item in items:
+        if item.key in seen:
+            item.errors = [FieldError("externalId", "appears more than once in this batch")]
+            continue
+        seen.add(item.key)
+        item.data, item.errors = validate(item.listing)
+
+    existing = await _existing_listings(db, [i.key for i in items])
+    to_apply: list[_Item] = []
+    for item in items:
+        item.existing = existing.get(item.key)
+        if item.data is None:
+            continue
+        prior = item.existing
+        if (
+            prior is not None
+            and prior.get("state") == "applied"
+            and prior.get("applied_hash") == item.hash
+            and not prior.get("waiting_for")
+        ):
+            results[item.index] = _result(item, Outcome.UNCHANGED, prior.get("entity_id"))
+        else:
+            to_apply.append(item)
+
+    await _keep_rejected(db, [i for i in items if i.data is None and i.errors], now)
+    for item in items:
+        if item.data is None:
+            results[item.index] = IngestResult(
+                item.listing.external_id,
+                item.listing.entity,
+                Outcome.REJECTED,
+                errors=tuple(item.errors),
+            )
+
+    to_apply.sort(key=lambda i: _ORDER[i.listing.entity])
+    await _apply(db, to_apply, now)
+    for item in to_apply:
+        was_applied = item.existing is not None and item.existing.get("applied_hash") is not None
+        outcome = Outcome.UPDATED if was_applied else Outcome.CREATED
+        results[item.index] = _result(item, outcome, item.entity_id)
+
+    await _resolve_waiting(db, to_apply, now)
+    return [r for r in results if r is not None]
+
+
+def _result(item: _Item, outcome: Outcome, entity_id: object) -> IngestResult:
+    return IngestResult(
+        item.listing.external_id,
+        item.listing.entity,
+        outcome,
+        entity_id=str(entity_id) if entity_id is not None else None,
+    )
+
+
+async def _existing_listings(
+    db: Database, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for source_id, external_id in keys:
+        by_source[source_id].append(external_id)
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for source_id, external_ids in by_source.items():
+        cursor = db[LISTINGS].find(
+            {"source_id": source_id, "external_id": {"$in": external_ids}},
+            {"payload": 0},
+        )
+        async for doc in cursor:
+            found[(doc["source_id"], doc["external_id"])] = doc
+    return found
+
+
+async def _keep_rejected(db: Database, items: list[_Item], now: datetime) -> None:
+    """Keep the raw record and why it was refused; the entity keeps its last good data."""
+    if not items:
+        return
+    operations = [
+        UpdateOne(
+            {"source_id": i.listing.source_id, "external_id": i.listing.external_id},
+            {
+                "$set": {
+                    "entity": i.listing.entity.value,
+                    "hash": i.hash,
+                    "payload": i.listing.payload,
+                    "url": i.listing.url,
+                    "fetched_at": i.listing.fetched_at,
+                    "received_at": now,
+                    "errors": [{"path": e.path, "message": e.message} for e in i.errors],
+                },
+                # A listing that was applied before stays applied: its entity is still good.
+                "$setOnInsert": {"state": "rejected"},
+            },
+            upsert=True,
+        )
+        for i in items
+        if i.errors[0].path != "externalId"
+    ]
+    if operations:
+        await _bulk(db, LISTINGS, operations)
+
+
+async def _apply(db: Database, items: list[_Item], now: datetime) -> None:
+    if not items:
+        return
+    await _reserve_entity_ids(db, items, now)
+    refs = await _references(db, items)
+    previous_organizers = await _previous_organizers(db, items)
+    for entity in (EntityType.COMMUNITY, EntityType.STANDARD, EntityType.EVENT):
+        group = [i for i in items if i.listing.entity is entity]
+        if group:
+            await _write_entities(db, entity, group, refs, now)
+    await _mark_applied(db, items)
+    await _refresh_event_starts(db, items, previous_organizers, now)
+
+
+async def _reserve_entity_ids(db: Database, items: list[_Item], now: datetime) -> None:
+    operations = [
+        UpdateOne(
+            {"source_id": i.listing.source_id, "external_id": i.listing.external_id},
+            {
+                "$set": {
+                    "entity": i.listing.entity.value,
+                    "hash": i.hash,
+                    "payload": i.listing.payload,
+                    "url": i.listing.url,
+                    "fetched_at": i.listing.fetched_at,
+                    "received_at": now,
+                    "state": "pending",
+                    "errors": [],
+                },
+                "$setOnInsert": {"entity_id": ObjectId()},
+            },
+            upsert=True,
+        )
+        for i in items
+    ]
+    await _bulk(db, LISTINGS, operations, retry_duplicates=True)
+    # Read back: with concurrent writers the first insert's entity id is the one that counts.
+    stored = await _existing_listings(db, [i.key for i in items])
+    for item in items:
+        item.entity_id = stored[item.key]["entity_id"]
+
+
+async def _references(db: Database, items: list[_Item]) -> dict[str, dict[str, ObjectId]]:
+    """Per source: external id -> community entity id, for every id the batch points at."""
+    known: dict[str, dict[str, ObjectId]] = defaultdict(dict)
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        source = item.listing.source_id
+        if item.listing.entity is EntityType.COMMUNITY and item.entity_id is not None:
+            known[source][item.listing.external_id] = item.entity_id
+        wanted[source].update(normalize.references(item.valid))
+    for source, external_ids in wanted.items():
+        missing = sorted(external_ids - known[source].keys())
+        if not missing:
+            continue
+        cursor = db[LISTINGS].find(
+            {"source_id": source, "external_id": {"$in": missing}, "entity": "community"},
+            {"external_id": 1, "entity_id": 1},
+        )
+        async for doc in cursor:
+            known[source][doc["external_id"]] = doc["entity_id"]
+    return known
+
+
+async def _previous_organizers(db: Database, items: list[_Item]) -> set[ObjectId]:
+    ids = [i.entity_id for i in items if i.listing.entity is EntityType.EVENT and i.existing]
+    if not ids:
+        return set()
+    found: set[ObjectId] = set()
+    async for doc in db[EVENTS].find({"_id": {"$in": ids}}, {"organizers": 1}):
+        found.update(doc.get("organizers", []))
+    return found
+
+
+def _literal(fields: dict[str, Any]) -> dict[str, Any]:
+    # Values go through an update pipeline, where a string such as "$100" would be
+    # read as a field path: wrap every value so it is stored exactly as given.
+    return {name: {"$literal": value} for name, value in fields.items()}
+
+
+def _with_provenance(listing: Listing) -> dict[str, Any]:
+    entry = {
+        "source_id": listing.source_id,
+        "external_id": listing.external_id,
+        "url": listing.url,
+        "fetched_at": listing.fetched_at,
+    }
+    others = {
+        "$filter": {
+            "input": {"$ifNull": ["$sources", []]},
+            "as": "s",
+            "cond": {
+                "$not": [
+                    {
+                        "$and": [
+                            {"$eq": ["$$s.source_id", listing.source_id]},
+                            {"$eq": ["$$s.external_id", listing.external_id]},
+                        ]
+                    }
+                ]
+            },
+        }
+    }
+    return {"$concatArrays": [others, [{"$literal": entry}]]}
+
+
+async def _write_entities(
+    db: Database,
+    entity: EntityType,
+    items: list[_Item],
+    refs: dict[str, dict[str, ObjectId]],
+    now: datetime,
+) -> None:
+    slugs = await _slugs(db, entity, items)
+    operations = []
+    for item in items:
+        source_refs = refs.get(item.listing.source_id, {})
+        item.waiting_for = sorted(
+            {r for r in normalize.references(item.valid) if r not in source_refs}
+        )
+        fields = _FIELDS[entity](item.valid, source_refs)
+        item.organizers = fields.get("organizers", [])
+        update = {
+            **_literal(fields),
+            "updated_at": {"$literal": now},
+            "created_at": {"$ifNull": ["$created_at", {"$literal": now}]},
+            "slug": {"$ifNull": ["$slug", {"$literal": slugs[item.id]}]},
+            "sources": _with_provenance(item.listing),
+        }
+        operations.append(UpdateOne({"_id": item.id}, [{"$set": update}], upsert=True))
+    await _bulk(db, COLLECTION[entity], operations)
+
+
+async def _slugs(db: Database, entity: EntityType, items: list[_Item]) -> dict[ObjectId, str]:
+    """A readable unique slug per new entity; a clash gets the id's tail appended."""
+    wanted: dict[ObjectId, str] = {}
+    for item in items:
+        wanted[item.id] = normalize.slug_base(item.valid)
+    taken: dict[str, ObjectId] = {}
+    cursor = db[COLLECTION[entity]].find({"slug": {"$in": list(set(wanted.values()))}}, {"slug": 1})
+    async for doc in cursor:
+        taken[doc["slug"]] = doc["_id"]
+    slugs: dict[ObjectId, str] = {}
+    for entity_id, slug in wanted.items():
+        owner = taken.get(slug)
+        if owner is not None and owner != entity_id:
+            slug = f"{slug}-{str(entity_id)[-6:]}"
+        taken.setdefault(slug, entity_id)
+        slugs[entity_id] = slug
+    return slugs
+
+
+async def _mark_applied(db: Database, items: list[_Item]) -> None:
+    operations = [
+        UpdateOne(
+            {"source_id": i.listing.source_id, "external_id": i.listing.external_id},
+            {"$set": {"state": "applied", "applied_hash": i.hash, "waiting_for": i.waiting_for}},
+        )
+        for i in items
+    ]
+    await _bulk(db, LISTINGS, operations)
+
+
+async def _resolve_waiting(db: Database, applied: list[_Item], now: datetime) -> None:
+    """Re-apply listings that were waiting for communities which have now arrived."""
+    arrived: dict[str, list[str]] = defaultdict(list)
+    for item in applied:
+        if item.listing.entity is EntityType.COMMUNITY:
+            arrived[item.listing.source_id].append(item.listing.external_id)
+    for source_id, external_ids in arrived.items():
+        cursor = db[LISTINGS].find(
+            {"source_id": source_id, "waiting_for": {"$in": external_ids}, "state": "applied"}
+        )
+        retry: list[_Item] = []
+        async for doc in cursor:
+            listing = Listing(
+                entity=EntityType(doc["entity"]),
+                source_id=doc["source_id"],
+                external_id=doc["external_id"],
+                payload=doc["payload"],
+                url=doc.get("url"),
+                fetched_at=doc["fetched_at"].replace(tzinfo=UTC),
+            )
+            data, errors = validate(listing)
+            if data is not None and not errors:
+                retry.append(_Item(0, listing, doc["hash"], data=data, existing=doc))
+        retry.sort(key=lambda i: _ORDER[i.listing.entity])
+        await _apply(db, retry, now)
+
+
+async def _refresh_event_starts(
+    db: Database, items: list[_Item], previous: set[ObjectId], now: datetime
+) -> None:
+    """Keep each organizer's `event_starts` (live events only) for has-upcoming filters."""
+    affected = set(previous)
+    for item in items:
+        affected.update(item.organizers)
+    if not affected:
+        return
+    starts: dict[ObjectId, list[datetime]] = {c: [] for c in affected}
+    cursor = db[EVENTS].find(
+        {"organizers": {"$in": list(affected)}, "status": {"$in": normalize.LIVE_EVENT_STATUSES}},
+        {"organizers": 1, "starts_at": 1},
+    )
+    async for doc in cursor:
+        for organizer in doc.get("organizers", []):
+            if organizer in starts:
+                starts[organizer].append(doc["starts_at"])
+    operations = [
+        UpdateOne({"_id": c}, {"$set": {"event_starts": sorted(s)}}) for c, s in starts.items()
+    ]
+    await _bulk(db, COMMUNITIES, operations)
+
+
+async def _bulk(
+    db: Database, collection: str, operations: list[UpdateOne], *, retry_duplicates: bool = False
+) -> None:
+    try:
+        await db[collection].bulk_write(operations, ordered=False)
+    except BulkWriteError as error:
+        codes = {e.get("code") for e in error.details.get("writeErrors", [])}
+        # Two writers upserting the same new key race on the unique index; the
+        # loser's retry finds the winner's document and updates it instead.
+        if retry_duplicates and codes == {_DUPLICATE_KEY}:
+            await db[collection].bulk_write(operations, ordered=False)
+            return
+        raise

@@ -1,0 +1,54 @@
+"""Process metrics in the Prometheus text format: requests and database round trips."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from pymongo import monitoring
+
+
+class Metrics(monitoring.CommandListener):
+    """Counts GraphQL requests and MongoDB commands (one command = one round trip)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.db_commands: Counter[str] = Counter()
+        self.db_failures = 0
+        self.requests: Counter[int] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        with self._lock:
+            self.db_commands[event.command_name] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        with self._lock:
+            self.db_failures += 1
+
+    def request_done(self, status: int) -> None:
+        with self._lock:
+            self.requests[status] += 1
+
+    def render(self) -> str:
+        with self._lock:
+            lines = [
+                "# HELP guildgraph_db_commands_total MongoDB commands sent, by command.",
+                "# TYPE guildgraph_db_commands_total counter",
+                *(
+                    f'guildgraph_db_commands_total{{command="{name}"}} {count}'
+                    for name, count in sorted(self.db_commands.items())
+                ),
+                "# HELP guildgraph_db_command_failures_total MongoDB commands that failed.",
+                "# TYPE guildgraph_db_command_failures_total counter",
+                f"guildgraph_db_command_failures_total {self.db_failures}",
+                "# HELP guildgraph_graphql_requests_total GraphQL HTTP requests, by status.",
+                "# TYPE guildgraph_graphql_requests_total counter",
+                *(
+                    f'guildgraph_graphql_requests_total{{status="{status}"}} {count}'
+                    for status, count in sorted(self.requests.items())
+                ),
+            ]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,47 @@
+"""Settings, read once from the environment at the edge and passed down."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PROD = "prod"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GUILDGRAPH_", extra="ignore")
+
+    # Unset means: start the embedded SecantusDB under data_dir.
+    mongodb_uri: SecretStr | None = Field(default=None, validation_alias="MONGODB_URI")
+    database: str = Field(default="guildgraph", pattern=r"^[A-Za-z0-9_-]{1,63}$")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Path("./data")
+    env: Environment = Environment.DEV
+    # In prod GraphiQL and introspection are off unless turned on explicitly.
+    introspection: bool | None = None
+    graphiql: bool | None = None
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_query_depth: int = Field(default=12, ge=2)
+    max_aliases: int = Field(default=30, ge=1)
+    max_tokens: int = Field(default=2000, ge=50)
+    embedded_start_timeout_s: float = Field(default=30.0, gt=0)
+
+    @property
+    def introspection_enabled(self) -> bool:
+        if self.introspection is not None:
+            return self.introspection
+        return self.env is Environment.DEV
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        if self.graphiql is not None:
+            return self.graphiql
+        return self.env is Environment.DEV

@@ -1,0 +1,1 @@
+"""Reading the graph: filters, keyset pages, search ranking and batched loaders."""

@@ -1,0 +1,373 @@
+"""`GraphReader`: the per-request implementation of schema.context.DataAccess.
+
+Built once per request, so its DataLoaders batch and cache only within that
+request: N parents asking for their events cost one aggregation, not N finds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from bson import ObjectId
+from bson.errors import InvalidId
+from strawberry.dataloader import DataLoader
+
+from schema.enums import CommunitySort, EventSort, StandardKind, StandardRole, StandardSort
+from schema.inputs import CommunityEventFilter, CommunityFilter, EventFilter, StandardFilter
+from schema.relay import Doc, Page, PageRequest
+from service.db import COMMUNITIES, EVENTS, STANDARDS, Database
+from service.normalize import standard_code_key
+from service.store import filters, search
+from service.store.keyset import Ordering, after_condition, assemble, decode_position
+
+COMMUNITY_ORDER = {
+    CommunitySort.NAME: Ordering((("sort.name", 1),)),
+    CommunitySort.MEMBER_COUNT_DESC: Ordering((("sort.members", -1),)),
+    CommunitySort.FOUNDED_YEAR: Ordering((("sort.founded", 1),)),
+    CommunitySort.UPDATED_DESC: Ordering((("updated_at", -1),)),
+}
+EVENT_ORDER = {
+    EventSort.STARTS_AT: Ordering((("starts_at", 1),)),
+    EventSort.STARTS_AT_DESC: Ordering((("starts_at", -1),)),
+}
+STANDARD_ORDER = {StandardSort.CODE: Ordering((("code_key", 1),))}
+# Search results are ranked, then ordered as the collection's default order.
+RELEVANCE = {
+    COMMUNITIES: Ordering((*search.RELEVANCE_KEYS, ("sort.name", 1))),
+    EVENTS: Ordering((*search.RELEVANCE_KEYS, ("starts_at", 1))),
+    STANDARDS: Ordering((*search.RELEVANCE_KEYS, ("code_key", 1))),
+}
+# Documents are returned without their search terms: they are large and internal.
+_PROJECTION = {"search_terms": 0}
+
+
+def _object_ids(raw_ids: Sequence[str]) -> list[ObjectId | None]:
+    parsed: list[ObjectId | None] = []
+    for raw in raw_ids:
+        try:
+            parsed.append(ObjectId(raw))
+        except (InvalidId, TypeError):
+            parsed.append(None)
+    return parsed
+
+
+def _args_key(*parts: Any) -> str:
+    """A hashable, canonical key for resolver arguments (inputs are unhashable dataclasses)."""
+
+    def plain(value: Any) -> Any:
+        if is_dataclass(value) and not isinstance(value, type):
+            return asdict(value)
+        return getattr(value, "value", value)
+
+    return orjson.dumps([plain(p) for p in parts], default=str).decode()
+
+
+@dataclass(frozen=True)
+class _NestedArgs:
+    match: dict[str, Any]
+    ordering: Ordering
+    page: PageRequest
+    with_total: bool
+
+
+class _ByIdLoader:
+    """Batches look-ups by id across the whole request into one `$in` query."""
+
+    def __init__(self, db: Database, collection: str) -> None:
+        self._db = db
+        self._collection = collection
+        self.loader: DataLoader[str, Doc | None] = DataLoader(self._load)
+
+    async def _load(self, keys: list[str]) -> list[Doc | None]:
+        ids = [i for i in _object_ids(keys) if i is not None]
+        found: dict[str, Doc] = {}
+        if ids:
+            cursor = self._db[self._collection].find({"_id": {"$in": ids}}, _PROJECTION)
+            async for doc in cursor:
+                found[str(doc["_id"])] = doc
+        return [found.get(key) for key in keys]
+
+
+class _NestedPages:
+    """Batches "page of children for each parent" into one aggregation per argument set."""
+
+    def __init__(self, db: Database, collection: str, parent_field: str) -> None:
+        self._db = db
+        self._collection = collection
+        self._parent_field = parent_field
+        self._args: dict[str, _NestedArgs] = {}
+        self.loader: DataLoader[tuple[str, str], Page] = DataLoader(self._load)
+
+    async def load(self, parent_id: str, args: _NestedArgs, key: str) -> Page:
+        self._args[key] = args
+        return await self.loader.load((parent_id, key))
+
+    async def _load(self, keys: list[tuple[str, str]]) -> list[Page]:
+        groups: dict[str, list[str]] = defaultdict(list)
+        for parent, key in keys:
+            groups[key].append(parent)
+        fetched = await asyncio.gather(
+            *(self._fetch(parents, self._args[key]) for key, parents in groups.items())
+        )
+        pages = {
+            (parent, key): page
+            for key, by_parent in zip(groups, fetched, strict=True)
+            for parent, page in by_parent.items()
+        }
+        return [pages[k] for k in keys]
+
+    async def _fetch(self, parents: list[str], args: _NestedArgs) -> dict[str, Page]:
+        ids = [i for i in _object_ids(parents) if i is not None]
+        position = decode_position(args.page, args.ordering)
+        keyset = after_condition(args.ordering.full(), position) if position else {}
+        grouped = await self._grouped(ids, filters.combine([args.match, keyset]), args)
+        totals: dict[Hashable, int] = {k: n for k, (_, n) in grouped.items()}
+        if args.with_total and keyset:
+            # The count must ignore the cursor; only then is a second query needed.
+            totals = {k: n for k, (_, n) in (await self._grouped(ids, args.match, args)).items()}
+        return {
+            parent: assemble(
+                list(grouped.get(pid, ([], 0))[0]) if pid else [],
+                args.page,
+                args.ordering,
+                totals.get(pid, 0) if args.with_total else None,
+            )
+            for parent, pid in zip(parents, _object_ids(parents), strict=True)
+        }
+
+    async def _grouped(
+        self, ids: list[ObjectId], match: dict[str, Any], args: _NestedArgs
+    ) -> dict[Hashable, tuple[list[Doc], int]]:
+        if not ids:
+            return {}
+        parent = "$" + self._parent_field
+        pipeline: list[dict[str, Any]] = [
+            {"$match": filters.combine([{self._parent_field: {"$in": ids}}, match])},
+            {"$project": _PROJECTION},
+            {"$sort": dict(args.ordering.full())},
+            {"$addFields": {"_parent": parent}},
+            {"$unwind": "$_parent"},
+            {"$match": {"_parent": {"$in": ids}}},
+            {"$group": {"_id": "$_parent", "docs": {"$push": "$$ROOT"}, "n": {"$sum": 1}}},
+            {"$project": {"docs": {"$slice": ["$docs", args.page.size + 1]}, "n": 1}},
+        ]
+        result: dict[Hashable, tuple[list[Doc], int]] = {}
+        async for row in await self._db[self._collection].aggregate(pipeline):
+            result[row["_id"]] = (row["docs"], row["n"])
+        return result
+
+
+class GraphReader:
+    def __init__(self, db: Database, now: datetime) -> None:
+        self._db = db
+        self._now = now
+        self._communities = _ByIdLoader(db, COMMUNITIES)
+        self._events = _ByIdLoader(db, EVENTS)
+        self._standards = _ByIdLoader(db, STANDARDS)
+        self._community_events = _NestedPages(db, EVENTS, "organizers")
+        self._community_members = _NestedPages(db, COMMUNITIES, "member_of")
+        self._community_standards = {
+            role: _NestedPages(db, STANDARDS, field) for role, field in filters.ROLE_FIELD.items()
+        }
+
+    # -- single objects -------------------------------------------------------------------
+
+    async def community(self, community_id: str) -> Doc | None:
+        return await self._communities.loader.load(community_id)
+
+    async def communities_by_ids(self, community_ids: Sequence[str]) -> list[Doc | None]:
+        return list(await self._communities.loader.load_many(community_ids))
+
+    async def community_by_slug(self, slug: str) -> Doc | None:
+        return await self._db[COMMUNITIES].find_one({"slug": slug}, _PROJECTION)
+
+    async def event(self, event_id: str) -> Doc | None:
+        return await self._events.loader.load(event_id)
+
+    async def standard(self, standard_id: str) -> Doc | None:
+        return await self._standards.loader.load(standard_id)
+
+    async def standard_by_code(self, code: str) -> Doc | None:
+        cursor = self._db[STANDARDS].find({"code_key": standard_code_key(code)}, _PROJECTION)
+        docs = await cursor.sort("_id", 1).limit(1).to_list()
+        return docs[0] if docs else None
+
+    # -- lists ----------------------------------------------------------------------------
+
+    async def communities(
+        self,
+        filter: CommunityFilter | None,
+        search: str | None,
+        sort: CommunitySort,
+        page: PageRequest,
+        with_total: bool,
+    ) -> Page:
+        match = filters.community_match(filter, self._now)
+        ordering = None if sort is CommunitySort.RELEVANCE else COMMUNITY_ORDER[sort]
+        return await self._list(COMMUNITIES, match, search, ordering, page, with_total)
+
+    async def events(
+        self,
+        filter: EventFilter | None,
+        search: str | None,
+        sort: EventSort,
+        page: PageRequest,
+        with_total: bool,
+    ) -> Page:
+        match = filters.event_match(filter, self._now)
+        ordering = None if sort is EventSort.RELEVANCE else EVENT_ORDER[sort]
+        return await self._list(EVENTS, match, search, ordering, page, with_total)
+
+    async def standards(
+        self,
+        filter: StandardFilter | None,
+        search: str | None,
+        sort: StandardSort,
+        page: PageRequest,
+        with_total: bool,
+    ) -> Page:
+        match = filters.standard_match(filter)
+        ordering = None if sort is StandardSort.RELEVANCE else STANDARD_ORDER[sort]
+        return await self._list(STANDARDS, match, search, ordering, page, with_total)
+
+    async def _list(
+        self,
+        collection: str,
+        match: dict[str, Any],
+        text: str | None,
+        ordering: Ordering | None,
+        page: PageRequest,
+        with_total: bool,
+    ) -> Page:
+        words = search.analyse(text)
+        if text and text.strip() and not words:
+            return Page(docs=[], cursors=[], total=0 if with_total else None)
+        if words:
+            match = filters.combine([match, search.term_match(words)])
+        ranked = ordering is None and bool(words)
+        if ordering is None:
+            ordering = RELEVANCE[collection] if words else _default_order(collection)
+        position = decode_position(page, ordering)
+        keys = ordering.full(page.backward)
+        keyset = after_condition(keys, position) if position else {}
+
+        async def fetch() -> list[Doc]:
+            if ranked:
+                pipeline = [
+                    {"$match": match},
+                    *search.score_stages(words),
+                    *([{"$match": keyset}] if keyset else []),
+                    {"$sort": dict(keys)},
+                    {"$limit": page.size + 1},
+                    {"$project": _PROJECTION},
+                ]
+                return await (await self._db[collection].aggregate(pipeline)).to_list()
+            cursor = self._db[collection].find(filters.combine([match, keyset]), _PROJECTION)
+            return await cursor.sort(keys).limit(page.size + 1).to_list()
+
+        async def count() -> int | None:
+            return await self._db[collection].count_documents(match) if with_total else None
+
+        docs, total = await asyncio.gather(fetch(), count())
+        return assemble(docs, page, ordering, total)
+
+    # -- nested connections ---------------------------------------------------------------
+
+    async def community_events(
+        self,
+        community_id: str,
+        filter: CommunityEventFilter | None,
+        page: PageRequest,
+        with_total: bool,
+    ) -> Page:
+        args = _NestedArgs(
+            filters.event_match(filter, self._now),
+            EVENT_ORDER[EventSort.STARTS_AT],
+            page,
+            with_total,
+        )
+        key = _args_key(filter, page, with_total)
+        return await self._community_events.load(community_id, args, key)
+
+    async def community_standards(
+        self,
+        community_id: str,
+        role: StandardRole,
+        kinds: Sequence[StandardKind] | None,
+        page: PageRequest,
+        with_total: bool,
+    ) -> Page:
+        args = _NestedArgs(
+            filters.standard_kinds(list(kinds) if kinds else None),
+            STANDARD_ORDER[StandardSort.CODE],
+            page,
+            with_total,
+        )
+        key = _args_key(kinds, page, with_total)
+        return await self._community_standards[role].load(community_id, args, key)
+
+    async def community_members(
+        self, community_id: str, page: PageRequest, with_total: bool
+    ) -> Page:
+        args = _NestedArgs({}, COMMUNITY_ORDER[CommunitySort.NAME], page, with_total)
+        return await self._community_members.load(community_id, args, _args_key(page, with_total))
+
+    # -- facets ---------------------------------------------------------------------------
+
+    async def community_facets(
+        self, filter: CommunityFilter | None, search: str | None
+    ) -> dict[str, list[tuple[str, int]]]:
+        match = filters.community_match(filter, self._now)
+        return await self._facets(
+            COMMUNITIES,
+            match,
+            search,
+            {"kind": False, "form": False, "industries": True, "countries": True},
+        )
+
+    async def event_facets(
+        self, filter: EventFilter | None, search: str | None
+    ) -> dict[str, list[tuple[str, int]]]:
+        match = filters.event_match(filter, self._now)
+        return await self._facets(
+            EVENTS, match, search, {"format": False, "attendance_mode": False, "month": False}
+        )
+
+    async def _facets(
+        self, collection: str, match: dict[str, Any], text: str | None, fields: dict[str, bool]
+    ) -> dict[str, list[tuple[str, int]]]:
+        """Counts per value of each field in one aggregation; True marks array fields."""
+        words = search.analyse(text)
+        if text and text.strip() and not words:
+            return {name: [] for name in fields}
+        if words:
+            match = filters.combine([match, search.term_match(words)])
+        facets = {
+            name: [
+                *([{"$unwind": "$" + name}] if is_array else []),
+                {"$group": {"_id": "$" + name, "count": {"$sum": 1}}},
+                {"$sort": {"count": -1, "_id": 1}},
+            ]
+            for name, is_array in fields.items()
+        }
+        pipeline = [{"$match": match}, {"$facet": facets}]
+        rows = await (await self._db[collection].aggregate(pipeline)).to_list()
+        result = rows[0] if rows else {}
+        return {
+            name: [(str(r["_id"]), int(r["count"])) for r in result.get(name, []) if r["_id"]]
+            for name in fields
+        }
+
+
+def _default_order(collection: str) -> Ordering:
+    return {
+        COMMUNITIES: COMMUNITY_ORDER[CommunitySort.NAME],
+        EVENTS: EVENT_ORDER[EventSort.STARTS_AT],
+        STANDARDS: STANDARD_ORDER[StandardSort.CODE],
+    }[collection]

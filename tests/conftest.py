@@ -1,0 +1,135 @@
+"""Test session: one real SecantusDB server; each test gets its own database.
+
+Read-only API tests share one database with the demo dataset loaded once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from pymongo import AsyncMongoClient
+
+from service.app import create_app
+from service.db import Database, ensure_collections
+from service.demo import load_demo
+from service.embedded import EmbeddedDatabase
+from service.settings import Settings
+from service.storage import mongo_client
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = EmbeddedDatabase(tmp_path_factory.mktemp("secantus") / "db")
+    server.start_process()
+    try:
+        import asyncio
+
+        asyncio.run(server.wait_ready(60))
+        yield server.uri
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+async def mongo(mongo_uri: str) -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
+    client = mongo_client(mongo_uri)
+    yield client
+    await client.close()
+
+
+def database_name(nodeid: str) -> str:
+    readable = re.sub(r"[^A-Za-z0-9]+", "_", nodeid.split("::")[-1])[:40]
+    return f"t_{readable}_{hashlib.sha1(nodeid.encode()).hexdigest()[:8]}"  # noqa: S324
+
+
+@pytest.fixture
+async def db(
+    mongo: AsyncMongoClient[dict[str, Any]], request: pytest.FixtureRequest
+) -> AsyncIterator[Database]:
+    name = database_name(request.node.nodeid)
+    await mongo.drop_database(name)
+    database = mongo[name]
+    await ensure_collections(database)
+    yield database
+    await mongo.drop_database(name)
+
+
+def settings_for(uri: str, database: str, **overrides: Any) -> Settings:
+    return Settings(mongodb_uri=SecretStr(uri), database=database, **overrides)
+
+
+@pytest.fixture(scope="session")
+async def demo_db(mongo: AsyncMongoClient[dict[str, Any]]) -> AsyncIterator[Database]:
+    database = mongo["t_demo_shared"]
+    await mongo.drop_database("t_demo_shared")
+    await ensure_collections(database)
+    results = await load_demo(database)
+    rejected = [r for r in results if r.outcome.value == "rejected"]
+    assert not rejected, rejected
+    yield database
+    await mongo.drop_database("t_demo_shared")
+
+
+class GraphQLClient:
+    """Posts GraphQL to the app over HTTP and returns the decoded response."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def query(
+        self, query: str, variables: dict[str, Any] | None = None, **headers: str
+    ) -> dict[str, Any]:
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = await self.query(query, variables)
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+async def _client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://guildgraph.test") as c:
+            yield c
+
+
+@pytest.fixture(scope="session")
+async def demo_http(mongo_uri: str, demo_db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in _client_for(settings_for(mongo_uri, demo_db.name)):
+        yield client
+
+
+@pytest.fixture(scope="session")
+def api(demo_http: httpx.AsyncClient) -> GraphQLClient:
+    """The API over the shared demo database (read-only tests)."""
+    return GraphQLClient(demo_http)
+
+
+@pytest.fixture
+async def http(mongo_uri: str, db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over this test's own empty database."""
+    async for client in _client_for(settings_for(mongo_uri, db.name)):
+        yield client
+
+
+@pytest.fixture
+def fresh_api(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)
+
+
+REPO = Path(__file__).resolve().parents[1]
