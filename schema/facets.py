@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 import strawberry
 
 from schema.context import Info
 from schema.inputs import CommunityFilter, EventFilter
+from schema.taxonomy import AttendanceMode, CommunityKind, EventFormat, OrganizationForm
 
 
 @strawberry.type
@@ -14,8 +17,12 @@ class FacetCount:
     count: int
 
 
-def _counts(pairs: list[tuple[str, int]]) -> list[FacetCount]:
-    return [FacetCount(value=value, count=count) for value, count in pairs]
+def _counts(pairs: list[tuple[str, int]], enum: type[Enum] | None = None) -> list[FacetCount]:
+    """Stored codes become the GraphQL enum names clients filter with."""
+    return [
+        FacetCount(value=enum(value).name if enum else value, count=count)
+        for value, count in pairs
+    ]
 
 
 @strawberry.type
@@ -43,8 +50,8 @@ class Facets:
     async def communities(self, info: Info) -> CommunityFacets:
         counts = await info.context.data.community_facets(self.community_filter, self.search)
         return CommunityFacets(
-            by_kind=_counts(counts["kind"]),
-            by_form=_counts(counts["form"]),
+            by_kind=_counts(counts["kind"], CommunityKind),
+            by_form=_counts(counts["form"], OrganizationForm),
             by_industry=_counts(counts["industries"]),
             by_country=_counts(counts["countries"]),
         )
@@ -53,8 +60,8 @@ class Facets:
     async def events(self, info: Info) -> EventFacets:
         counts = await info.context.data.event_facets(self.event_filter, self.search)
         return EventFacets(
-            by_format=_counts(counts["format"]),
-            by_attendance_mode=_counts(counts["attendance_mode"]),
+            by_format=_counts(counts["format"], EventFormat),
+            by_attendance_mode=_counts(counts["attendance_mode"], AttendanceMode),
             by_month=_counts(counts["month"]),
         )
 

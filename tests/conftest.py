@@ -20,6 +20,7 @@ from service.app import create_app
 from service.db import Database, ensure_collections
 from service.demo import load_demo
 from service.embedded import EmbeddedDatabase
+from service.metrics import Metrics
 from service.settings import Settings
 from service.storage import mongo_client
 
@@ -130,6 +131,19 @@ async def http(mongo_uri: str, db: Database) -> AsyncIterator[httpx.AsyncClient]
 @pytest.fixture
 def fresh_api(http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(http)
+
+
+@pytest.fixture
+async def counted(
+    mongo_uri: str, demo_db: Database
+) -> AsyncIterator[tuple[GraphQLClient, Metrics]]:
+    """The demo API with a `Metrics` whose database command counts tests can read."""
+    metrics = Metrics()
+    app = create_app(settings_for(mongo_uri, demo_db.name), metrics=metrics)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield GraphQLClient(http), metrics
 
 
 REPO = Path(__file__).resolve().parents[1]

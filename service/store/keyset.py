@@ -24,8 +24,13 @@ SortSpec = Sequence[tuple[str, int]]
 
 @dataclass(frozen=True)
 class Ordering:
-    """Sort keys (dotted paths, 1 or -1); `_id` in the last key's direction breaks ties."""
+    """Sort keys (dotted paths, 1 or -1); `_id` in the last key's direction breaks ties.
 
+    `tag` names the list and order a cursor was made for, so a cursor from another
+    list is refused instead of silently selecting the wrong page.
+    """
+
+    tag: str
     keys: tuple[tuple[str, int], ...]
 
     def full(self, backward: bool = False) -> list[tuple[str, int]]:
@@ -63,18 +68,19 @@ def _load(value: Any, argument: str) -> Any:
 
 
 def cursor_of(doc: Doc, ordering: Ordering) -> str:
-    return encode_cursor([_dump(_get(doc, name)) for name, _ in ordering.full()])
+    return encode_cursor([ordering.tag, *(_dump(_get(doc, name)) for name, _ in ordering.full())])
 
 
 def decode_position(page: PageRequest, ordering: Ordering) -> list[Any] | None:
     if page.cursor is None:
         return None
     argument = "before" if page.backward else "after"
-    if len(page.cursor) != len(ordering.keys) + 1:
+    tag, *values = page.cursor
+    if tag != ordering.tag or len(values) != len(ordering.keys) + 1:
         raise UserInputError(
             f"'{argument}' is a cursor from a different list or sort order", argument=argument
         )
-    return [_load(v, argument) for v in page.cursor]
+    return [_load(v, argument) for v in values]
 
 
 def after_condition(keys: Sequence[tuple[str, int]], values: Sequence[Any]) -> dict[str, Any]:

@@ -27,21 +27,21 @@ from service.store import filters, search
 from service.store.keyset import Ordering, after_condition, assemble, decode_position
 
 COMMUNITY_ORDER = {
-    CommunitySort.NAME: Ordering((("sort.name", 1),)),
-    CommunitySort.MEMBER_COUNT_DESC: Ordering((("sort.members", -1),)),
-    CommunitySort.FOUNDED_YEAR: Ordering((("sort.founded", 1),)),
-    CommunitySort.UPDATED_DESC: Ordering((("updated_at", -1),)),
+    CommunitySort.NAME: Ordering("community.name", (("sort.name", 1),)),
+    CommunitySort.MEMBER_COUNT_DESC: Ordering("community.members", (("sort.members", -1),)),
+    CommunitySort.FOUNDED_YEAR: Ordering("community.founded", (("sort.founded", 1),)),
+    CommunitySort.UPDATED_DESC: Ordering("community.updated", (("updated_at", -1),)),
 }
 EVENT_ORDER = {
-    EventSort.STARTS_AT: Ordering((("starts_at", 1),)),
-    EventSort.STARTS_AT_DESC: Ordering((("starts_at", -1),)),
+    EventSort.STARTS_AT: Ordering("event.start", (("starts_at", 1),)),
+    EventSort.STARTS_AT_DESC: Ordering("event.start_desc", (("starts_at", -1),)),
 }
-STANDARD_ORDER = {StandardSort.CODE: Ordering((("code_key", 1),))}
+STANDARD_ORDER = {StandardSort.CODE: Ordering("standard.code", (("code_key", 1),))}
 # Search results are ranked, then ordered as the collection's default order.
 RELEVANCE = {
-    COMMUNITIES: Ordering((*search.RELEVANCE_KEYS, ("sort.name", 1))),
-    EVENTS: Ordering((*search.RELEVANCE_KEYS, ("starts_at", 1))),
-    STANDARDS: Ordering((*search.RELEVANCE_KEYS, ("code_key", 1))),
+    COMMUNITIES: Ordering("community.relevance", (*search.RELEVANCE_KEYS, ("sort.name", 1))),
+    EVENTS: Ordering("event.relevance", (*search.RELEVANCE_KEYS, ("starts_at", 1))),
+    STANDARDS: Ordering("standard.relevance", (*search.RELEVANCE_KEYS, ("code_key", 1))),
 }
 # Documents are returned without their search terms: they are large and internal.
 _PROJECTION = {"search_terms": 0}
