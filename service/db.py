@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, OperationFailure
 
@@ -46,7 +46,16 @@ _ENTITY_REQUIRED = ["slug", "sources", "search_terms", "created_at", "updated_at
 VALIDATORS: dict[str, dict[str, Any]] = {
     COMMUNITIES: {
         "bsonType": "object",
-        "required": [*_ENTITY_REQUIRED, "name", "kind", "form", "formality", "status", "sort"],
+        "required": [
+            *_ENTITY_REQUIRED,
+            "name",
+            "kind",
+            "form",
+            "formality",
+            "status",
+            "keys",
+            "last_event_at",
+        ],
         "properties": {
             **_ENTITY_COMMON,
             "name": _LOCALIZED,
@@ -59,8 +68,8 @@ VALIDATORS: dict[str, dict[str, Any]] = {
             "partners": _IDS,
             "founded_year": {"bsonType": ["int", "long", "null"]},
             "member_count": {"bsonType": ["int", "long", "null"]},
-            "event_starts": {"bsonType": "array", "items": {"bsonType": "date"}},
-            "sort": {"bsonType": "object", "required": ["name", "members", "founded"]},
+            "last_event_at": {"bsonType": "date"},
+            "keys": {"bsonType": "object", "required": ["name", "members", "founded", "updated"]},
         },
     },
     EVENTS: {
@@ -74,6 +83,7 @@ VALIDATORS: dict[str, dict[str, Any]] = {
             "attendance_mode",
             "status",
             "month",
+            "keys",
         ],
         "properties": {
             **_ENTITY_COMMON,
@@ -87,7 +97,7 @@ VALIDATORS: dict[str, dict[str, Any]] = {
     },
     STANDARDS: {
         "bsonType": "object",
-        "required": [*_ENTITY_REQUIRED, "code", "code_key", "title", "kind", "status"],
+        "required": [*_ENTITY_REQUIRED, "code", "code_key", "title", "kind", "status", "keys"],
         "properties": {
             **_ENTITY_COMMON,
             "code": {"bsonType": "string"},
@@ -120,60 +130,67 @@ VALIDATORS: dict[str, dict[str, Any]] = {
 }
 
 
-def _keyset(*fields: tuple[str, int]) -> list[tuple[str, int]]:
-    """An index whose last key is `_id`, the tie-breaker of every keyset page."""
-    direction = fields[-1][1] if fields else ASCENDING
-    return [*fields, ("_id", direction)]
+def _ix(*fields: tuple[str, int | str], **options: Any) -> IndexModel:
+    return IndexModel(list(fields), **options)
 
 
+# Every filter field has an index; list orders are served by their `keys.*` field,
+# alone or after the equality fields clients filter on most (see store.keyset).
 INDEXES: dict[str, list[IndexModel]] = {
     COMMUNITIES: [
-        IndexModel([("slug", ASCENDING)], unique=True),
-        IndexModel(_keyset(("sort.name", ASCENDING))),
-        IndexModel(_keyset(("sort.members", DESCENDING))),
-        IndexModel(_keyset(("sort.founded", ASCENDING))),
-        IndexModel(_keyset(("updated_at", DESCENDING))),
-        IndexModel(_keyset(("industries", ASCENDING), ("sort.name", ASCENDING))),
-        IndexModel(_keyset(("kind", ASCENDING), ("sort.name", ASCENDING))),
-        IndexModel(_keyset(("form", ASCENDING), ("sort.name", ASCENDING))),
-        IndexModel(_keyset(("formality", ASCENDING), ("sort.name", ASCENDING))),
-        IndexModel(_keyset(("countries", ASCENDING), ("sort.name", ASCENDING))),
-        IndexModel([("city_key", ASCENDING)]),
-        IndexModel([("tags", ASCENDING)]),
-        IndexModel([("offers", ASCENDING)]),
-        IndexModel([("founded_year", ASCENDING)]),
-        IndexModel([("member_of", ASCENDING)]),
-        IndexModel([("status", ASCENDING)]),
-        IndexModel([("event_starts", ASCENDING)]),
-        IndexModel([("search_terms", ASCENDING)]),
+        _ix(("slug", ASCENDING), unique=True),
+        _ix(("keys.name", ASCENDING), unique=True),
+        _ix(("keys.members", ASCENDING), unique=True),
+        _ix(("keys.founded", ASCENDING), unique=True),
+        _ix(("keys.updated", ASCENDING), unique=True),
+        _ix(("industries", ASCENDING), ("keys.name", ASCENDING)),
+        _ix(("kind", ASCENDING), ("keys.name", ASCENDING)),
+        _ix(("form", ASCENDING), ("keys.name", ASCENDING)),
+        _ix(("formality", ASCENDING), ("keys.name", ASCENDING)),
+        _ix(("countries", ASCENDING), ("keys.name", ASCENDING)),
+        _ix(("city_key", ASCENDING)),
+        _ix(("tags", ASCENDING)),
+        _ix(("offers", ASCENDING)),
+        _ix(("founded_year", ASCENDING)),
+        _ix(("member_of", ASCENDING)),
+        _ix(("partners", ASCENDING)),
+        _ix(("status", ASCENDING)),
+        _ix(("last_event_at", ASCENDING)),
+        _ix(("search_terms", ASCENDING)),
+        _ix(("website_domain", ASCENDING)),
+        _ix(("identifiers.value", ASCENDING)),
     ],
     EVENTS: [
-        IndexModel([("slug", ASCENDING)], unique=True),
-        IndexModel(_keyset(("starts_at", ASCENDING))),
-        IndexModel([("organizers", ASCENDING), ("starts_at", ASCENDING)]),
-        IndexModel([("format", ASCENDING), ("starts_at", ASCENDING)]),
-        IndexModel([("attendance_mode", ASCENDING), ("starts_at", ASCENDING)]),
-        IndexModel([("status", ASCENDING), ("starts_at", ASCENDING)]),
-        IndexModel([("venue.country", ASCENDING), ("starts_at", ASCENDING)]),
-        IndexModel([("city_key", ASCENDING), ("starts_at", ASCENDING)]),
-        IndexModel([("venue.location", "2dsphere")], **{"2dsphereIndexVersion": 3}),
-        IndexModel([("search_terms", ASCENDING)]),
+        _ix(("slug", ASCENDING), unique=True),
+        _ix(("keys.start", ASCENDING), unique=True),
+        _ix(("starts_at", ASCENDING)),
+        _ix(("organizers", ASCENDING), ("starts_at", ASCENDING)),
+        _ix(("format", ASCENDING), ("starts_at", ASCENDING)),
+        _ix(("attendance_mode", ASCENDING), ("starts_at", ASCENDING)),
+        _ix(("status", ASCENDING), ("starts_at", ASCENDING)),
+        _ix(("venue.country", ASCENDING), ("starts_at", ASCENDING)),
+        _ix(("city_key", ASCENDING), ("starts_at", ASCENDING)),
+        # 2dsphereIndexVersion spelled out: the default differs between servers and an
+        # implicit one makes the idempotent re-create at start-up conflict.
+        _ix(("venue.location", "2dsphere"), **{"2dsphereIndexVersion": 3}),
+        _ix(("search_terms", ASCENDING)),
     ],
     STANDARDS: [
-        IndexModel(_keyset(("code_key", ASCENDING))),
-        IndexModel([("issuer", ASCENDING)]),
-        IndexModel([("adopters", ASCENDING)]),
-        IndexModel([("parties", ASCENDING)]),
-        IndexModel([("kind", ASCENDING), ("code_key", ASCENDING)]),
-        IndexModel([("status", ASCENDING), ("code_key", ASCENDING)]),
-        IndexModel([("industries", ASCENDING), ("code_key", ASCENDING)]),
-        IndexModel([("search_terms", ASCENDING)]),
+        _ix(("keys.code", ASCENDING), unique=True),
+        _ix(("code_key", ASCENDING)),
+        _ix(("issuer", ASCENDING)),
+        _ix(("adopters", ASCENDING)),
+        _ix(("parties", ASCENDING)),
+        _ix(("kind", ASCENDING), ("keys.code", ASCENDING)),
+        _ix(("status", ASCENDING), ("keys.code", ASCENDING)),
+        _ix(("industries", ASCENDING), ("keys.code", ASCENDING)),
+        _ix(("search_terms", ASCENDING)),
     ],
     LISTINGS: [
-        IndexModel([("source_id", ASCENDING), ("external_id", ASCENDING)], unique=True),
-        IndexModel([("entity_id", ASCENDING)]),
-        IndexModel([("source_id", ASCENDING), ("waiting_for", ASCENDING)]),
-        IndexModel([("source_id", ASCENDING), ("state", ASCENDING)]),
+        _ix(("source_id", ASCENDING), ("external_id", ASCENDING), unique=True),
+        _ix(("entity_id", ASCENDING)),
+        _ix(("source_id", ASCENDING), ("waiting_for", ASCENDING)),
+        _ix(("source_id", ASCENDING), ("state", ASCENDING)),
     ],
 }
 

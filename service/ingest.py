@@ -42,7 +42,7 @@ COLLECTION: dict[EntityType, str] = {
     EntityType.EVENT: EVENTS,
     EntityType.STANDARD: STANDARDS,
 }
-_FIELDS: dict[EntityType, Callable[[Any, normalize.Refs], dict[str, Any]]] = {
+_FIELDS: dict[EntityType, Callable[[Any, normalize.Refs, ObjectId, datetime], dict[str, Any]]] = {
     EntityType.COMMUNITY: normalize.community_fields,
     EntityType.EVENT: normalize.event_fields,
     EntityType.STANDARD: normalize.standard_fields,
@@ -242,7 +242,7 @@ async def _apply(db: Database, items: list[_Item], now: datetime) -> None:
         if group:
             await _write_entities(db, entity, group, refs, now)
     await _mark_applied(db, items)
-    await _refresh_event_starts(db, items, previous_organizers, now)
+    await _refresh_last_event(db, items, previous_organizers)
 
 
 async def _reserve_entity_ids(db: Database, items: list[_Item], now: datetime) -> None:
@@ -351,7 +351,7 @@ async def _write_entities(
         item.waiting_for = sorted(
             {r for r in normalize.references(item.valid) if r not in source_refs}
         )
-        fields = _FIELDS[entity](item.valid, source_refs)
+        fields = _FIELDS[entity](item.valid, source_refs, item.id, now)
         item.organizers = fields.get("organizers", [])
         update = {
             **_literal(fields),
@@ -360,6 +360,11 @@ async def _write_entities(
             "slug": {"$ifNull": ["$slug", {"$literal": slugs[item.id]}]},
             "sources": _with_provenance(item.listing),
         }
+        if entity is EntityType.COMMUNITY:
+            # Maintained from the community's events, never from its own listing.
+            update["last_event_at"] = {
+                "$ifNull": ["$last_event_at", {"$literal": normalize.NO_EVENTS}]
+            }
         operations.append(UpdateOne({"_id": item.id}, [{"$set": update}], upsert=True))
     await _bulk(db, COLLECTION[entity], operations)
 
@@ -401,9 +406,7 @@ async def _resolve_waiting(db: Database, applied: list[_Item], now: datetime) ->
         if item.listing.entity is EntityType.COMMUNITY:
             arrived[item.listing.source_id].append(item.listing.external_id)
     for source_id, external_ids in arrived.items():
-        cursor = db[LISTINGS].find(
-            {"source_id": source_id, "waiting_for": {"$in": external_ids}, "state": "applied"}
-        )
+        cursor = db[LISTINGS].find({"source_id": source_id, "waiting_for": {"$in": external_ids}})
         retry: list[_Item] = []
         async for doc in cursor:
             listing = Listing(
@@ -421,26 +424,28 @@ async def _resolve_waiting(db: Database, applied: list[_Item], now: datetime) ->
         await _apply(db, retry, now)
 
 
-async def _refresh_event_starts(
-    db: Database, items: list[_Item], previous: set[ObjectId], now: datetime
-) -> None:
-    """Keep each organizer's `event_starts` (live events only) for has-upcoming filters."""
+async def _refresh_last_event(db: Database, items: list[_Item], previous: set[ObjectId]) -> None:
+    """Keep each organizer's `last_event_at` (latest live event) for has-upcoming filters.
+
+    One date per community turns "has upcoming events" and its negation into
+    bounded ranges on an indexed field.
+    """
     affected = set(previous)
     for item in items:
         affected.update(item.organizers)
     if not affected:
         return
-    starts: dict[ObjectId, list[datetime]] = {c: [] for c in affected}
+    latest: dict[ObjectId, datetime] = {c: normalize.NO_EVENTS for c in affected}
     cursor = db[EVENTS].find(
         {"organizers": {"$in": list(affected)}, "status": {"$in": normalize.LIVE_EVENT_STATUSES}},
         {"organizers": 1, "starts_at": 1},
     )
     async for doc in cursor:
         for organizer in doc.get("organizers", []):
-            if organizer in starts:
-                starts[organizer].append(doc["starts_at"])
+            if organizer in latest:
+                latest[organizer] = max(latest[organizer], doc["starts_at"])
     operations = [
-        UpdateOne({"_id": c}, {"$set": {"event_starts": sorted(s)}}) for c, s in starts.items()
+        UpdateOne({"_id": c}, {"$set": {"last_event_at": at}}) for c, at in latest.items()
     ]
     await _bulk(db, COMMUNITIES, operations)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -21,9 +22,10 @@ from service import text
 
 Refs = Mapping[str, ObjectId]
 
-# Sort placeholders keep every sort key present, so keyset comparisons never meet null.
-UNKNOWN_MEMBERS = -1
+# Placeholders put unknown values last in the orders clients expect.
 UNKNOWN_FOUNDED = 9999
+KEY_SEPARATOR = "\x01"  # sorts below every character of a sort key
+NO_EVENTS = datetime(1970, 1, 1, tzinfo=UTC)  # `last_event_at` of a community without events
 LIVE_EVENT_STATUSES = (
     EventStatus.SCHEDULED.value,
     EventStatus.POSTPONED.value,
@@ -73,9 +75,32 @@ def _resolve(refs: Refs, external_ids: list[str]) -> list[ObjectId]:
     return [refs[e] for e in dict.fromkeys(external_ids) if e in refs]
 
 
-def community_fields(data: CommunityData, refs: Refs) -> dict[str, Any]:
+def order_key(*parts: str, entity_id: ObjectId) -> str:
+    """A unique string that sorts like `parts`; see service.store.keyset."""
+    return KEY_SEPARATOR.join([*parts, str(entity_id)])
+
+
+def instant_key(moment: datetime) -> str:
+    # Fixed width (4-digit year, microseconds, always UTC) so strings sort as times.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def community_keys(data: CommunityData, entity_id: ObjectId, now: datetime) -> dict[str, str]:
+    members = data.member_count if data.member_count is not None else -1
+    founded = data.founded_year if data.founded_year is not None else UNKNOWN_FOUNDED
+    return {
+        "name": order_key(text.sort_key(data.name.ru or data.name.en or ""), entity_id=entity_id),
+        # Read descending: unknown (-1 -> 0) comes last.
+        "members": order_key(f"{members + 1:015d}", entity_id=entity_id),
+        "founded": order_key(f"{founded:04d}", entity_id=entity_id),
+        "updated": order_key(instant_key(now), entity_id=entity_id),
+    }
+
+
+def community_fields(
+    data: CommunityData, refs: Refs, entity_id: ObjectId, now: datetime
+) -> dict[str, Any]:
     industry_labels = [label for code in data.industries for label in INDUSTRIES[code]]
-    sort_name = text.sort_key(data.name.ru or data.name.en or "")
     return {
         "name": localized(data.name),
         "description": localized(data.description),
@@ -100,11 +125,7 @@ def community_fields(data: CommunityData, refs: Refs) -> dict[str, Any]:
         "member_of": _resolve(refs, data.member_of),
         "partners": _resolve(refs, data.partners),
         "status": data.status.value,
-        "sort": {
-            "name": sort_name,
-            "members": data.member_count if data.member_count is not None else UNKNOWN_MEMBERS,
-            "founded": data.founded_year if data.founded_year is not None else UNKNOWN_FOUNDED,
-        },
+        "keys": community_keys(data, entity_id, now),
         "search_terms": text.terms(
             [*texts(data.name), *data.aliases],
             [
@@ -117,7 +138,7 @@ def community_fields(data: CommunityData, refs: Refs) -> dict[str, Any]:
     }
 
 
-def event_fields(data: EventData, refs: Refs) -> dict[str, Any]:
+def event_fields(data: EventData, refs: Refs, entity_id: ObjectId, now: datetime) -> dict[str, Any]:
     local_start = data.starts_at.astimezone(ZoneInfo(data.timezone))
     venue = data.venue
     venue_doc = None
@@ -145,6 +166,7 @@ def event_fields(data: EventData, refs: Refs) -> dict[str, Any]:
         "languages": list(dict.fromkeys(data.languages)),
         "tags": list(dict.fromkeys(t.lower() for t in data.tags)),
         "month": f"{local_start.year:04d}-{local_start.month:02d}",
+        "keys": {"start": order_key(instant_key(data.starts_at), entity_id=entity_id)},
         "search_terms": text.terms(
             texts(data.title),
             [
@@ -156,12 +178,16 @@ def event_fields(data: EventData, refs: Refs) -> dict[str, Any]:
     }
 
 
-def standard_fields(data: StandardData, refs: Refs) -> dict[str, Any]:
+def standard_fields(
+    data: StandardData, refs: Refs, entity_id: ObjectId, now: datetime
+) -> dict[str, Any]:
     issuer = refs.get(data.issuer) if data.issuer else None
     adopters = _resolve(refs, data.adopters)
+    code_key = standard_code_key(data.code)
     return {
         "code": data.code,
-        "code_key": standard_code_key(data.code),
+        "code_key": code_key,
+        "keys": {"code": order_key(code_key, entity_id=entity_id)},
         "title": localized(data.title),
         "description": localized(data.description),
         "kind": data.kind.value,

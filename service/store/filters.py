@@ -49,13 +49,61 @@ def entity_ref(global_id: str, type_name: str, argument: str) -> ObjectId:
     return object_id(expect_global_id(global_id, type_name, argument=argument), argument)
 
 
+# Clauses the embedded server can answer from an index come first: for a filter on
+# several fields it walks the index of the first clause that has one.
+_SELECTIVE_FIRST = (
+    "_id",
+    "search_terms",
+    "organizers",
+    "member_of",
+    "parties",
+    "issuer",
+    "adopters",
+    "venue.location",
+    "city_key",
+    "code_key",
+    "slug",
+)
+
+
 def combine(conditions: list[Match]) -> Match:
-    conditions = [c for c in conditions if c]
-    if not conditions:
-        return {}
-    if len(conditions) == 1:
-        return conditions[0]
-    return {"$and": conditions}
+    """AND the conditions into one flat document.
+
+    A flat filter lets the server pick an index; `$and` would not (the embedded
+    server then scans the collection). Only a true clash (the same operator on the
+    same field twice) is kept aside under `$and`, which the store resolves
+    through indexed queries (see GraphReader._indexable).
+    """
+    merged: Match = {}
+    clashes: list[Match] = []
+    for condition in conditions:
+        for field, value in condition.items():
+            if field == "$and":
+                clashes.extend(value)
+            elif field not in merged:
+                merged[field] = value
+            elif (
+                not field.startswith("$")
+                and _is_operators(merged[field])
+                and _is_operators(value)
+                and not set(merged[field]) & set(value)
+            ):
+                merged[field] = {**merged[field], **value}
+            else:
+                clashes.append({field: value})
+    if clashes:
+        merged["$and"] = clashes
+    rank = {name: i for i, name in enumerate(_SELECTIVE_FIRST)}
+    return dict(sorted(merged.items(), key=lambda item: rank.get(item[0], len(rank))))
+
+
+def _is_operators(value: Any) -> bool:
+    return isinstance(value, dict) and all(str(k).startswith("$") for k in value)
+
+
+def one_of(values: list[Any]) -> Any:
+    """`$in`, or a bare value when there is one: equality can use compound indexes."""
+    return values[0] if len(values) == 1 else {"$in": values}
 
 
 def _values(values: list[Any] | None) -> list[Any] | None:
@@ -100,41 +148,42 @@ def community_match(value: CommunityFilter | None, now: datetime, depth: int = 0
         )
     conditions: list[Match] = []
     if kinds := _values(value.kinds):
-        conditions.append({"kind": {"$in": kinds}})
+        conditions.append({"kind": one_of(kinds)})
     if forms := _values(value.forms):
-        conditions.append({"form": {"$in": forms}})
+        conditions.append({"form": one_of(forms)})
     if value.formality is not None:
         conditions.append({"formality": value.formality.value})
     if value.industries:
         codes = industries(value.industries, "filter.industries")
-        operator = "$all" if value.industries_match is MatchMode.ALL else "$in"
-        conditions.append({"industries": {operator: codes}})
+        if value.industries_match is MatchMode.ALL and len(codes) > 1:
+            conditions.append({"industries": {"$all": codes}})
+        else:
+            conditions.append({"industries": one_of(codes)})
     if value.countries:
-        conditions.append({"countries": {"$in": countries(value.countries, "filter.countries")}})
+        conditions.append({"countries": one_of(countries(value.countries, "filter.countries"))})
     if value.city:
         conditions.append({"city_key": city_key(value.city)})
     if value.tags:
-        conditions.append({"tags": {"$in": [t.lower() for t in value.tags]}})
+        conditions.append({"tags": one_of([t.lower() for t in value.tags])})
     if offers := _values(value.offers):
-        conditions.append({"offers": {"$in": offers}})
+        conditions.append({"offers": one_of(offers)})
     if value.founded_year is not None:
         conditions.append(_int_range("founded_year", value.founded_year, "filter.foundedYear"))
     if value.member_of is not None:
         parent = entity_ref(value.member_of, "Community", "filter.memberOf")
         conditions.append({"member_of": parent})
     if value.has_upcoming_events is True:
-        conditions.append({"event_starts": {"$gte": now, "$lt": FAR_FUTURE}})
+        conditions.append({"last_event_at": {"$gte": now, "$lt": FAR_FUTURE}})
     elif value.has_upcoming_events is False:
-        conditions.append({"event_starts": {"$not": {"$gte": now}}})
+        conditions.append({"last_event_at": {"$gte": FAR_PAST, "$lt": now}})
     if statuses := _values(value.statuses):
-        conditions.append({"status": {"$in": statuses}})
+        conditions.append({"status": one_of(statuses)})
     if value.and_:
         conditions.extend(community_match(sub, now, depth + 1) for sub in value.and_)
     if value.or_:
         branches = [community_match(sub, now, depth + 1) for sub in value.or_]
-        if any(not b for b in branches):
-            pass  # an empty branch matches everything, so the OR adds no condition
-        else:
+        # An empty branch matches everything, so the OR adds no condition.
+        if all(branches):
             conditions.append({"$or": branches})
     return combine(conditions)
 
@@ -169,15 +218,15 @@ def event_match(value: EventFilter | CommunityEventFilter | None, now: datetime)
         return _time_range(None, None, now)
     conditions = [_time_range(value.from_, value.to, now)]
     if formats := _values(value.formats):
-        conditions.append({"format": {"$in": formats}})
+        conditions.append({"format": one_of(formats)})
     if modes := _values(value.attendance_modes):
-        conditions.append({"attendance_mode": {"$in": modes}})
+        conditions.append({"attendance_mode": one_of(modes)})
     if statuses := _values(value.statuses):
-        conditions.append({"status": {"$in": statuses}})
+        conditions.append({"status": one_of(statuses)})
     if isinstance(value, EventFilter):
         if value.countries:
             codes = countries(value.countries, "filter.countries")
-            conditions.append({"venue.country": {"$in": codes}})
+            conditions.append({"venue.country": one_of(codes)})
         if value.city:
             conditions.append({"city_key": city_key(value.city)})
         if value.organizer is not None:
@@ -193,14 +242,14 @@ def standard_match(value: StandardFilter | None) -> Match:
         return {}
     conditions: list[Match] = []
     if kinds := _values(value.kinds):
-        conditions.append({"kind": {"$in": kinds}})
+        conditions.append({"kind": one_of(kinds)})
     if statuses := _values(value.statuses):
-        conditions.append({"status": {"$in": statuses}})
+        conditions.append({"status": one_of(statuses)})
     if value.issuer is not None:
         conditions.append({"issuer": entity_ref(value.issuer, "Community", "filter.issuer")})
     if value.industries:
         codes = industries(value.industries, "filter.industries")
-        conditions.append({"industries": {"$in": codes}})
+        conditions.append({"industries": one_of(codes)})
     return combine(conditions)
 
 
@@ -213,4 +262,4 @@ ROLE_FIELD = {
 
 def standard_kinds(kinds: list[StandardKind] | None) -> Match:
     values = _values(kinds)
-    return {"kind": {"$in": values}} if values else {}
+    return {"kind": one_of(values)} if values else {}

@@ -1,41 +1,43 @@
-"""Keyset (cursor) pagination on indexed sort keys.
+"""Keyset (cursor) pagination on one precomputed, indexed key per sort order.
 
-The embedded server reads every document a `skip` passes over, so pages are
-found by position in the sort order instead: "after (v1, ..., id)" becomes a
-range on the first sort key (served by the index) plus an exact tie-break.
-Cursors carry typed values so dates and ids compare as dates and ids.
+Each entity stores `keys.<order>`: a string that sorts like the order it names
+and ends with the entity id (see service.normalize.sort_keys), so it is unique.
+"After cursor c" is then a single range `{keys.<order>: {$gt: c}}` on an indexed
+field: no `$or` tie-break clause (which the embedded server cannot answer from an
+index) and no `skip` (which reads every document it passes over).
+
+Ranked search is the exception: its order is computed per query, so its cursor
+compares the computed score fields in a later pipeline stage.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-
-from bson import ObjectId
-from bson.errors import InvalidId
 
 from schema.errors import UserInputError
 from schema.relay import Doc, Page, PageRequest, encode_cursor
 
-SortSpec = Sequence[tuple[str, int]]
-
 
 @dataclass(frozen=True)
 class Ordering:
-    """Sort keys (dotted paths, 1 or -1); `_id` in the last key's direction breaks ties.
+    """A list order: `key` (a `keys.*` path) ascending or descending.
 
     `tag` names the list and order a cursor was made for, so a cursor from another
-    list is refused instead of silently selecting the wrong page.
+    list is refused instead of silently selecting the wrong page. `ranked` orders
+    first by the search score fields, then by `key`.
     """
 
     tag: str
-    keys: tuple[tuple[str, int], ...]
+    key: str
+    direction: int = 1
+    ranked: bool = False
 
-    def full(self, backward: bool = False) -> list[tuple[str, int]]:
-        keys = [*self.keys, ("_id", self.keys[-1][1] if self.keys else 1)]
-        return [(name, -direction) for name, direction in keys] if backward else keys
+    def fields(self, backward: bool = False) -> list[tuple[str, int]]:
+        flip = -1 if backward else 1
+        score = [("_matched", -flip), ("_score", -flip)] if self.ranked else []
+        return [*score, (self.key, self.direction * flip)]
 
 
 def _get(doc: Doc, path: str) -> Any:
@@ -45,30 +47,8 @@ def _get(doc: Doc, path: str) -> Any:
     return value
 
 
-def _dump(value: Any) -> Any:
-    if isinstance(value, datetime):
-        stamp = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return {"t": stamp.isoformat()}
-    if isinstance(value, ObjectId):
-        return {"o": str(value)}
-    return value
-
-
-def _load(value: Any, argument: str) -> Any:
-    try:
-        if isinstance(value, dict) and "t" in value:
-            return datetime.fromisoformat(value["t"])
-        if isinstance(value, dict) and "o" in value:
-            return ObjectId(value["o"])
-    except (ValueError, TypeError, InvalidId):
-        raise UserInputError(f"'{argument}' is not a valid cursor", argument=argument) from None
-    if isinstance(value, dict | list):
-        raise UserInputError(f"'{argument}' is not a valid cursor", argument=argument)
-    return value
-
-
 def cursor_of(doc: Doc, ordering: Ordering) -> str:
-    return encode_cursor([ordering.tag, *(_dump(_get(doc, name)) for name, _ in ordering.full())])
+    return encode_cursor([ordering.tag, *(_get(doc, name) for name, _ in ordering.fields())])
 
 
 def decode_position(page: PageRequest, ordering: Ordering) -> list[Any] | None:
@@ -76,27 +56,32 @@ def decode_position(page: PageRequest, ordering: Ordering) -> list[Any] | None:
         return None
     argument = "before" if page.backward else "after"
     tag, *values = page.cursor
-    if tag != ordering.tag or len(values) != len(ordering.keys) + 1:
+    expected = [int | float] * 2 * ordering.ranked + [str]
+    if (
+        tag != ordering.tag
+        or len(values) != len(expected)
+        or not all(isinstance(v, t) for v, t in zip(values, expected, strict=True))
+    ):
         raise UserInputError(
             f"'{argument}' is a cursor from a different list or sort order", argument=argument
         )
-    return [_load(v, argument) for v in values]
+    return values
 
 
-def after_condition(keys: Sequence[tuple[str, int]], values: Sequence[Any]) -> dict[str, Any]:
-    """Documents strictly after `values` in the order `keys`.
+def key_bound(ordering: Ordering, position: Sequence[Any], backward: bool) -> dict[str, Any]:
+    """The range on the order's key that selects what comes after `position`."""
+    ascending = (ordering.direction > 0) != backward
+    return {ordering.key: {"$gt" if ascending else "$lt": position[-1]}}
 
-    The first key gets a plain range (index-friendly); the lexicographic rest
-    is an $or evaluated on the documents that range selects.
-    """
+
+def ranked_after(fields: Sequence[tuple[str, int]], values: Sequence[Any]) -> dict[str, Any]:
+    """Lexicographic "after" over computed fields, for a pipeline stage after ranking."""
     branches: list[dict[str, Any]] = []
-    for i, (name, direction) in enumerate(keys):
-        branch = {keys[j][0]: values[j] for j in range(i)}
+    for i, (name, direction) in enumerate(fields):
+        branch = {fields[j][0]: values[j] for j in range(i)}
         branch[name] = {"$gt" if direction > 0 else "$lt": values[i]}
         branches.append(branch)
-    first_name, first_direction = keys[0]
-    bound = {"$gte" if first_direction > 0 else "$lte": values[0]}
-    return {"$and": [{first_name: bound}, {"$or": branches}]}
+    return {"$or": branches}
 
 
 def assemble(

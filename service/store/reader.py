@@ -24,24 +24,24 @@ from schema.relay import Doc, Page, PageRequest
 from service.db import COMMUNITIES, EVENTS, STANDARDS, Database
 from service.normalize import standard_code_key
 from service.store import filters, search
-from service.store.keyset import Ordering, after_condition, assemble, decode_position
+from service.store.keyset import Ordering, assemble, decode_position, key_bound, ranked_after
 
 COMMUNITY_ORDER = {
-    CommunitySort.NAME: Ordering("community.name", (("sort.name", 1),)),
-    CommunitySort.MEMBER_COUNT_DESC: Ordering("community.members", (("sort.members", -1),)),
-    CommunitySort.FOUNDED_YEAR: Ordering("community.founded", (("sort.founded", 1),)),
-    CommunitySort.UPDATED_DESC: Ordering("community.updated", (("updated_at", -1),)),
+    CommunitySort.NAME: Ordering("community.name", "keys.name"),
+    CommunitySort.MEMBER_COUNT_DESC: Ordering("community.members", "keys.members", -1),
+    CommunitySort.FOUNDED_YEAR: Ordering("community.founded", "keys.founded"),
+    CommunitySort.UPDATED_DESC: Ordering("community.updated", "keys.updated", -1),
 }
 EVENT_ORDER = {
-    EventSort.STARTS_AT: Ordering("event.start", (("starts_at", 1),)),
-    EventSort.STARTS_AT_DESC: Ordering("event.start_desc", (("starts_at", -1),)),
+    EventSort.STARTS_AT: Ordering("event.start", "keys.start"),
+    EventSort.STARTS_AT_DESC: Ordering("event.start_desc", "keys.start", -1),
 }
-STANDARD_ORDER = {StandardSort.CODE: Ordering("standard.code", (("code_key", 1),))}
+STANDARD_ORDER = {StandardSort.CODE: Ordering("standard.code", "keys.code")}
 # Search results are ranked, then ordered as the collection's default order.
 RELEVANCE = {
-    COMMUNITIES: Ordering("community.relevance", (*search.RELEVANCE_KEYS, ("sort.name", 1))),
-    EVENTS: Ordering("event.relevance", (*search.RELEVANCE_KEYS, ("starts_at", 1))),
-    STANDARDS: Ordering("standard.relevance", (*search.RELEVANCE_KEYS, ("code_key", 1))),
+    COMMUNITIES: Ordering("community.relevance", "keys.name", ranked=True),
+    EVENTS: Ordering("event.relevance", "keys.start", ranked=True),
+    STANDARDS: Ordering("standard.relevance", "keys.code", ranked=True),
 }
 # Documents are returned without their search terms: they are large and internal.
 _PROJECTION = {"search_terms": 0}
@@ -125,7 +125,7 @@ class _NestedPages:
     async def _fetch(self, parents: list[str], args: _NestedArgs) -> dict[str, Page]:
         ids = [i for i in _object_ids(parents) if i is not None]
         position = decode_position(args.page, args.ordering)
-        keyset = after_condition(args.ordering.full(), position) if position else {}
+        keyset = key_bound(args.ordering, position, backward=False) if position else {}
         grouped = await self._grouped(ids, filters.combine([args.match, keyset]), args)
         totals: dict[Hashable, int] = {k: n for k, (_, n) in grouped.items()}
         if args.with_total and keyset:
@@ -150,7 +150,7 @@ class _NestedPages:
         pipeline: list[dict[str, Any]] = [
             {"$match": filters.combine([{self._parent_field: {"$in": ids}}, match])},
             {"$project": _PROJECTION},
-            {"$sort": dict(args.ordering.full())},
+            {"$sort": dict(args.ordering.fields())},
             {"$addFields": {"_parent": parent}},
             {"$unwind": "$_parent"},
             {"$match": {"_parent": {"$in": ids}}},
@@ -249,33 +249,64 @@ class GraphReader:
         if text and text.strip() and not words:
             return Page(docs=[], cursors=[], total=0 if with_total else None)
         if words:
-            match = filters.combine([match, search.term_match(words)])
-        ranked = ordering is None and bool(words)
+            match = filters.combine([search.term_match(words), match])
         if ordering is None:
             ordering = RELEVANCE[collection] if words else _default_order(collection)
+        match = await self._indexable(collection, match)
         position = decode_position(page, ordering)
-        keys = ordering.full(page.backward)
-        keyset = after_condition(keys, position) if position else {}
+        fields = ordering.fields(page.backward)
 
         async def fetch() -> list[Doc]:
-            if ranked:
+            if ordering.ranked:
+                after = [{"$match": ranked_after(fields, position)}] if position else []
                 pipeline = [
                     {"$match": match},
                     *search.score_stages(words),
-                    *([{"$match": keyset}] if keyset else []),
-                    {"$sort": dict(keys)},
+                    *after,
+                    {"$sort": dict(fields)},
                     {"$limit": page.size + 1},
                     {"$project": _PROJECTION},
                 ]
                 return await (await self._db[collection].aggregate(pipeline)).to_list()
-            cursor = self._db[collection].find(filters.combine([match, keyset]), _PROJECTION)
-            return await cursor.sort(keys).limit(page.size + 1).to_list()
+            bound = key_bound(ordering, position, page.backward) if position else {}
+            cursor = self._db[collection].find(filters.combine([match, bound]), _PROJECTION)
+            return await cursor.sort(fields).limit(page.size + 1).to_list()
 
         async def count() -> int | None:
-            return await self._db[collection].count_documents(match) if with_total else None
+            if not with_total:
+                return None
+            if not match:
+                # Everything: the collection's own count, not a walk over it.
+                return await self._db[collection].estimated_document_count()
+            return await self._db[collection].count_documents(match)
 
         docs, total = await asyncio.gather(fetch(), count())
         return assemble(docs, page, ordering, total)
+
+    async def _indexable(self, collection: str, match: dict[str, Any]) -> dict[str, Any]:
+        """Replace `$or`/`$and` by the `_id` set they select.
+
+        The embedded server answers a filter with a top-level `$or`/`$and` by
+        scanning the collection; each branch alone is a flat, indexed query, so
+        the branches are run separately (ids only) and combined here.
+        """
+        if "$or" not in match and "$and" not in match:
+            return match
+        rest = {k: v for k, v in match.items() if k not in ("$or", "$and")}
+        selected: set[Any] | None = None
+        for conjunct in match.get("$and", []):
+            found = await self._ids(collection, filters.combine([rest, conjunct]))
+            selected = found if selected is None else selected & found
+        if "$or" in match:
+            union: set[Any] = set()
+            for branch in match["$or"]:
+                union |= await self._ids(collection, filters.combine([rest, branch]))
+            selected = union if selected is None else selected & union
+        return filters.combine([rest, {"_id": {"$in": sorted(selected or ())}}])
+
+    async def _ids(self, collection: str, match: dict[str, Any]) -> set[Any]:
+        match = await self._indexable(collection, match)
+        return {doc["_id"] async for doc in self._db[collection].find(match, {"_id": 1})}
 
     # -- nested connections ---------------------------------------------------------------
 
@@ -347,7 +378,8 @@ class GraphReader:
         if text and text.strip() and not words:
             return {name: [] for name in fields}
         if words:
-            match = filters.combine([match, search.term_match(words)])
+            match = filters.combine([search.term_match(words), match])
+        match = await self._indexable(collection, match)
         facets = {
             name: [
                 *([{"$unwind": "$" + name}] if is_array else []),
