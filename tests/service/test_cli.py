@@ -1,0 +1,121 @@
+"""`guildgraph` end to end: serve on loopback over the embedded database, stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.embedded import free_port
+from tests.conftest import REPO
+
+
+class Server:
+    """`guildgraph serve` as a child process; readiness is read from its log, not polled."""
+
+    def __init__(self, data_dir: Path, *args: str) -> None:
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+        env.update(GUILDGRAPH_DATA_DIR=str(data_dir), GUILDGRAPH_DATABASE="cli")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port), *args],
+            cwd=REPO,
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+
+    def _pump(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.put(line)
+        self.lines.put("")
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        while True:
+            line = self.lines.get(timeout=timeout)
+            self.log.append(line)
+            if text in line:
+                return
+            if line == "":
+                raise AssertionError("server exited:\n" + "".join(self.log))
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=60)
+        self._reader.join(timeout=10)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+        return code
+
+
+def _secantus_processes(storage: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "secantus" in cmdline and str(storage) in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "data"
+    for pid in _secantus_processes(tmp_path):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_serve_loads_the_demo_answers_and_stops_cleanly(data_dir: Path) -> None:
+    server = Server(data_dir, "--load-demo-if-empty")
+    try:
+        server.wait_for("Uvicorn running on")
+        query = '{ community(slug: "skolkovo-innovation-center") { name createdAt } }'
+        response = httpx.post(server.url("/graphql"), json={"query": query})
+        community = response.json()["data"]["community"]
+        assert community["name"] == "Сколково"
+        assert _secantus_processes(data_dir)
+    finally:
+        assert server.interrupt() == 0
+    assert _secantus_processes(data_dir) == []
+
+    again = Server(data_dir, "--load-demo-if-empty")
+    try:
+        again.wait_for("Uvicorn running on")
+        response = httpx.post(again.url("/graphql"), json={"query": query})
+        assert response.json()["data"]["community"] == community
+    finally:
+        assert again.interrupt() == 0
+
+
+def test_schema_export_writes_the_sdl(tmp_path: Path) -> None:
+    target = tmp_path / "schema.graphql"
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli", "schema", "export", "--output", str(target)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert str(target) in result.stdout
+    assert target.read_text() == (REPO / "schema" / "schema.graphql").read_text()

@@ -1,0 +1,42 @@
+"""The embedded database: starts, answers, persists across restarts, fails clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.embedded import EmbeddedDatabase, EmbeddedDatabaseError
+from service.storage import mongo_client
+
+
+async def test_data_survives_a_restart(tmp_path: Path) -> None:
+    first = EmbeddedDatabase(tmp_path / "db")
+    await first.start(60)
+    try:
+        client = mongo_client(first.uri)
+        await client.keep.things.insert_one({"_id": "kept", "value": 42})
+        await client.close()
+    finally:
+        first.stop()
+    assert first._process is None
+
+    second = EmbeddedDatabase(tmp_path / "db")
+    await second.start(60)
+    try:
+        client = mongo_client(second.uri)
+        assert await client.keep.things.find_one({"_id": "kept"}) == {"_id": "kept", "value": 42}
+        await client.close()
+    finally:
+        second.stop()
+
+
+async def test_a_server_that_cannot_start_fails_with_its_log_tail(tmp_path: Path) -> None:
+    blocker = tmp_path / "db"
+    blocker.write_text("not a directory")
+    database = EmbeddedDatabase(blocker)
+    with pytest.raises((EmbeddedDatabaseError, OSError)) as failure:
+        await database.start(30)
+    if isinstance(failure.value, EmbeddedDatabaseError):
+        assert "SecantusDB" in str(failure.value)
+    assert database._process is None
