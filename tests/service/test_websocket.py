@@ -47,10 +47,14 @@ async def test_graphql_transport_ws_runs_an_operation(ws_url: str) -> None:
         assert json.loads(await ws.recv()) == {"type": "complete", "id": "1"}
 
 
+async def _talk_legacy_protocol(url: str) -> None:
+    async with connect(url, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init"}))
+        await ws.recv()
+
+
 async def test_legacy_graphql_ws_protocol_is_refused(ws_url: str) -> None:
     with pytest.raises(ConnectionClosedError) as closed:
-        async with connect(ws_url, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
-            await ws.send(json.dumps({"type": "connection_init"}))
-            await ws.recv()
+        await _talk_legacy_protocol(ws_url)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4406  # "Subprotocol not acceptable"
