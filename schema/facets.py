@@ -20,8 +20,7 @@ class FacetCount:
 def _counts(pairs: list[tuple[str, int]], enum: type[Enum] | None = None) -> list[FacetCount]:
     """Stored codes become the GraphQL enum names clients filter with."""
     return [
-        FacetCount(value=enum(value).name if enum else value, count=count)
-        for value, count in pairs
+        FacetCount(value=enum(value).name if enum else value, count=count) for value, count in pairs
     ]
 
 

@@ -30,6 +30,7 @@ CommunityRef = Annotated["Community", strawberry.lazy("schema.community")]
 @strawberry.federation.type(keys=["id"], description="A standard a community issues or adopts")
 class Standard(Node):
     id: strawberry.ID
+    slug: str
     code: str
     kind: StandardKind
     status: StandardStatus
@@ -45,6 +46,7 @@ class Standard(Node):
     def from_doc(cls, doc: Doc) -> Standard:
         return cls(
             id=strawberry.ID(to_global_id("Standard", str(doc["_id"]))),
+            slug=doc["slug"],
             code=doc["code"],
             kind=StandardKind(doc["kind"]),
             status=StandardStatus(doc["status"]),

@@ -195,7 +195,7 @@ async def _existing_listings(
     for source_id, external_ids in by_source.items():
         cursor = db[LISTINGS].find(
             {"source_id": source_id, "external_id": {"$in": external_ids}},
-            {"payload": 0},
+            {"payload": 0, "rejected": 0},
         )
         async for doc in cursor:
             found[(doc["source_id"], doc["external_id"])] = doc
@@ -203,7 +203,11 @@ async def _existing_listings(
 
 
 async def _keep_rejected(db: Database, items: list[_Item], now: datetime) -> None:
-    """Keep the raw record and why it was refused; the entity keeps its last good data."""
+    """Keep the raw record and why it was refused, beside the last good one.
+
+    `payload`/`hash` always hold the last *applied* record (the one the entity and
+    any waiting reference are built from); a refused record goes to `rejected`.
+    """
     if not items:
         return
     operations = [
@@ -212,15 +216,18 @@ async def _keep_rejected(db: Database, items: list[_Item], now: datetime) -> Non
             {
                 "$set": {
                     "entity": i.listing.entity.value,
-                    "hash": i.hash,
-                    "payload": i.listing.payload,
-                    "url": i.listing.url,
-                    "fetched_at": i.listing.fetched_at,
                     "received_at": now,
-                    "errors": [{"path": e.path, "message": e.message} for e in i.errors],
+                    "rejected": {
+                        "payload": i.listing.payload,
+                        "hash": i.hash,
+                        "url": i.listing.url,
+                        "fetched_at": i.listing.fetched_at,
+                        "errors": [{"path": e.path, "message": e.message} for e in i.errors],
+                    },
                 },
-                # A listing that was applied before stays applied: its entity is still good.
-                "$setOnInsert": {"state": "rejected"},
+                # A listing that was applied before stays applied: its entity is still
+                # good. A new one reserves its entity id like any other listing.
+                "$setOnInsert": {"state": "rejected", "entity_id": ObjectId()},
             },
             upsert=True,
         )
@@ -258,8 +265,8 @@ async def _reserve_entity_ids(db: Database, items: list[_Item], now: datetime) -
                     "fetched_at": i.listing.fetched_at,
                     "received_at": now,
                     "state": "pending",
-                    "errors": [],
                 },
+                "$unset": {"rejected": ""},
                 "$setOnInsert": {"entity_id": ObjectId()},
             },
             upsert=True,
@@ -287,7 +294,14 @@ async def _references(db: Database, items: list[_Item]) -> dict[str, dict[str, O
         if not missing:
             continue
         cursor = db[LISTINGS].find(
-            {"source_id": source, "external_id": {"$in": missing}, "entity": "community"},
+            # Only communities that exist: a rejected or unfinished listing has no entity
+            # yet, so a reference to it waits like one to an unknown id.
+            {
+                "source_id": source,
+                "external_id": {"$in": missing},
+                "entity": "community",
+                "state": "applied",
+            },
             {"external_id": 1, "entity_id": 1},
         )
         async for doc in cursor:

@@ -49,6 +49,7 @@ _SKELETON_FOLDS = (
     ("ch", "h"),
     ("ck", "k"),
     ("ph", "f"),
+    ("th", "t"),
     ("x", "ks"),
     ("w", "v"),
     ("j", "i"),
@@ -90,7 +91,9 @@ def word_keys(word: str) -> tuple[str, ...]:
     keys: tuple[str, ...]
     if _CYRILLIC.search(word):
         stem = str(_stemmer("russian").stemWord(word))
-        keys = (stem, skeleton(transliterate(stem)))
+        # The whole word's skeleton too: a name written only in Latin ("Skolkovo")
+        # is stored unstemmed by the English stemmer.
+        keys = (stem, skeleton(transliterate(stem)), skeleton(transliterate(word)))
     elif word.isdigit():
         keys = (word,)
     else:
