@@ -124,7 +124,7 @@ VALIDATORS: dict[str, dict[str, Any]] = {
             "entity_id": {"bsonType": "objectId"},
             "hash": {"bsonType": "string"},
             "rejected": {"bsonType": "object", "required": ["payload", "hash", "errors"]},
-            "state": {"enum": ["pending", "applied", "rejected"]},
+            "state": {"enum": ["applied", "rejected"]},
             "received_at": {"bsonType": "date"},
         },
     },
@@ -135,8 +135,9 @@ def _ix(*fields: tuple[str, int | str], **options: Any) -> IndexModel:
     return IndexModel(list(fields), **options)
 
 
-# Every filter field has an index; list orders are served by their `keys.*` field,
-# alone or after the equality fields clients filter on most (see store.keyset).
+# Few indexes on purpose (each one is rewritten on every write of a document):
+# list orders use `keys.*` (store.keyset), equality filters share `filter_terms`
+# (service.filter_terms), ranges and search have their own.
 INDEXES: dict[str, list[IndexModel]] = {
     COMMUNITIES: [
         _ix(("slug", ASCENDING), unique=True),
@@ -144,47 +145,26 @@ INDEXES: dict[str, list[IndexModel]] = {
         _ix(("keys.members", ASCENDING), unique=True),
         _ix(("keys.founded", ASCENDING), unique=True),
         _ix(("keys.updated", ASCENDING), unique=True),
-        _ix(("industries", ASCENDING), ("keys.name", ASCENDING)),
-        _ix(("kind", ASCENDING), ("keys.name", ASCENDING)),
-        _ix(("form", ASCENDING), ("keys.name", ASCENDING)),
-        _ix(("formality", ASCENDING), ("keys.name", ASCENDING)),
-        _ix(("countries", ASCENDING), ("keys.name", ASCENDING)),
-        _ix(("city_key", ASCENDING)),
-        _ix(("tags", ASCENDING)),
-        _ix(("offers", ASCENDING)),
-        _ix(("founded_year", ASCENDING)),
-        _ix(("member_of", ASCENDING)),
-        _ix(("partners", ASCENDING)),
-        _ix(("status", ASCENDING)),
-        _ix(("last_event_at", ASCENDING)),
+        _ix(("filter_terms", ASCENDING)),
         _ix(("search_terms", ASCENDING)),
-        _ix(("website_domain", ASCENDING)),
-        _ix(("identifiers.value", ASCENDING)),
+        _ix(("founded_year", ASCENDING)),
+        _ix(("last_event_at", ASCENDING)),
     ],
     EVENTS: [
         _ix(("slug", ASCENDING), unique=True),
         _ix(("keys.start", ASCENDING), unique=True),
         _ix(("starts_at", ASCENDING)),
-        _ix(("organizers", ASCENDING), ("starts_at", ASCENDING)),
-        _ix(("format", ASCENDING), ("starts_at", ASCENDING)),
-        _ix(("attendance_mode", ASCENDING), ("starts_at", ASCENDING)),
-        _ix(("status", ASCENDING), ("starts_at", ASCENDING)),
-        _ix(("venue.country", ASCENDING), ("starts_at", ASCENDING)),
-        _ix(("city_key", ASCENDING), ("starts_at", ASCENDING)),
+        _ix(("filter_terms", ASCENDING)),
+        _ix(("search_terms", ASCENDING)),
         # 2dsphereIndexVersion spelled out: the default differs between servers and an
         # implicit one makes the idempotent re-create at start-up conflict.
         _ix(("venue.location", "2dsphere"), **{"2dsphereIndexVersion": 3}),
-        _ix(("search_terms", ASCENDING)),
     ],
     STANDARDS: [
+        _ix(("slug", ASCENDING), unique=True),
         _ix(("keys.code", ASCENDING), unique=True),
         _ix(("code_key", ASCENDING)),
-        _ix(("issuer", ASCENDING)),
-        _ix(("adopters", ASCENDING)),
-        _ix(("parties", ASCENDING)),
-        _ix(("kind", ASCENDING), ("keys.code", ASCENDING)),
-        _ix(("status", ASCENDING), ("keys.code", ASCENDING)),
-        _ix(("industries", ASCENDING), ("keys.code", ASCENDING)),
+        _ix(("filter_terms", ASCENDING)),
         _ix(("search_terms", ASCENDING)),
     ],
     LISTINGS: [

@@ -5,14 +5,15 @@ through `ingest`. Per batch:
 
 1. validate each payload; keep every raw listing, rejected ones with reasons;
 2. skip listings whose content hash was already applied (no entity write);
-3. record (source, external id) -> entity id *before* writing the entity, so a
-   retry after a crash reuses the same entity instead of creating a second one;
-4. resolve references (external ids of the same source) to entity ids; those
+3. resolve references (external ids of the same source) to entity ids; those
    not known yet are remembered and resolved when their target arrives;
-5. upsert the entity (one atomic update, provenance entry included), then mark
-   the listing applied.
+4. upsert the entity (one atomic update, provenance entry included), then
+   record the listing as applied.
 
-Writes are bulk operations, so a batch costs a handful of round trips.
+A new listing's entity id is derived from (source, external id), so a retry
+after a crash between steps 4a and 4b writes the same entity again instead of
+creating a second one. Writes are bulk operations: a batch costs a handful of
+round trips, and each record two writes.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from schema.models import ENTITY_DATA, CommunityData, EventData, Listing, Standa
 from schema.taxonomy import EntityType
 from service import normalize
 from service.db import COMMUNITIES, EVENTS, LISTINGS, STANDARDS, Database
+from service.filter_terms import filter_terms, term
 
 EntityData = CommunityData | EventData | StandardData
 COLLECTION: dict[EntityType, str] = {
@@ -227,7 +229,10 @@ async def _keep_rejected(db: Database, items: list[_Item], now: datetime) -> Non
                 },
                 # A listing that was applied before stays applied: its entity is still
                 # good. A new one reserves its entity id like any other listing.
-                "$setOnInsert": {"state": "rejected", "entity_id": ObjectId()},
+                "$setOnInsert": {
+                    "state": "rejected",
+                    "entity_id": entity_id_for(i.listing.source_id, i.listing.external_id),
+                },
             },
             upsert=True,
         )
@@ -241,43 +246,23 @@ async def _keep_rejected(db: Database, items: list[_Item], now: datetime) -> Non
 async def _apply(db: Database, items: list[_Item], now: datetime) -> None:
     if not items:
         return
-    await _reserve_entity_ids(db, items, now)
+    for item in items:
+        known = item.existing.get("entity_id") if item.existing else None
+        item.entity_id = known or entity_id_for(item.listing.source_id, item.listing.external_id)
     refs = await _references(db, items)
     previous_organizers = await _previous_organizers(db, items)
     for entity in (EntityType.COMMUNITY, EntityType.STANDARD, EntityType.EVENT):
         group = [i for i in items if i.listing.entity is entity]
         if group:
             await _write_entities(db, entity, group, refs, now)
-    await _mark_applied(db, items)
+    await _record_applied(db, items, now)
     await _refresh_last_event(db, items, previous_organizers)
 
 
-async def _reserve_entity_ids(db: Database, items: list[_Item], now: datetime) -> None:
-    operations = [
-        UpdateOne(
-            {"source_id": i.listing.source_id, "external_id": i.listing.external_id},
-            {
-                "$set": {
-                    "entity": i.listing.entity.value,
-                    "hash": i.hash,
-                    "payload": i.listing.payload,
-                    "url": i.listing.url,
-                    "fetched_at": i.listing.fetched_at,
-                    "received_at": now,
-                    "state": "pending",
-                },
-                "$unset": {"rejected": ""},
-                "$setOnInsert": {"entity_id": ObjectId()},
-            },
-            upsert=True,
-        )
-        for i in items
-    ]
-    await _bulk(db, LISTINGS, operations, retry_duplicates=True)
-    # Read back: with concurrent writers the first insert's entity id is the one that counts.
-    stored = await _existing_listings(db, [i.key for i in items])
-    for item in items:
-        item.entity_id = stored[item.key]["entity_id"]
+def entity_id_for(source_id: str, external_id: str) -> ObjectId:
+    """The id a listing's entity gets when it is first seen: stable across retries."""
+    digest = hashlib.sha256(f"{source_id}\x00{external_id}".encode()).digest()
+    return ObjectId(digest[:12])
 
 
 async def _references(db: Database, items: list[_Item]) -> dict[str, dict[str, ObjectId]]:
@@ -293,19 +278,16 @@ async def _references(db: Database, items: list[_Item]) -> dict[str, dict[str, O
         missing = sorted(external_ids - known[source].keys())
         if not missing:
             continue
+        # Exactly (source, external id in ...): the shape the unique index answers.
         cursor = db[LISTINGS].find(
-            # Only communities that exist: a rejected or unfinished listing has no entity
-            # yet, so a reference to it waits like one to an unknown id.
-            {
-                "source_id": source,
-                "external_id": {"$in": missing},
-                "entity": "community",
-                "state": "applied",
-            },
-            {"external_id": 1, "entity_id": 1},
+            {"source_id": source, "external_id": {"$in": missing}},
+            {"external_id": 1, "entity_id": 1, "entity": 1, "state": 1},
         )
         async for doc in cursor:
-            known[source][doc["external_id"]] = doc["entity_id"]
+            # Only communities that exist: a rejected listing has no entity yet, so
+            # a reference to it waits like one to an unknown id.
+            if doc["entity"] == "community" and doc["state"] == "applied":
+                known[source][doc["external_id"]] = doc["entity_id"]
     return known
 
 
@@ -366,6 +348,7 @@ async def _write_entities(
             {r for r in normalize.references(item.valid) if r not in source_refs}
         )
         fields = _FIELDS[entity](item.valid, source_refs, item.id, now)
+        fields["filter_terms"] = filter_terms(fields)
         item.organizers = fields.get("organizers", [])
         update = {
             **_literal(fields),
@@ -402,15 +385,31 @@ async def _slugs(db: Database, entity: EntityType, items: list[_Item]) -> dict[O
     return slugs
 
 
-async def _mark_applied(db: Database, items: list[_Item]) -> None:
+async def _record_applied(db: Database, items: list[_Item], now: datetime) -> None:
+    """Keep the raw record the entity now reflects (after the entity write, see above)."""
     operations = [
         UpdateOne(
             {"source_id": i.listing.source_id, "external_id": i.listing.external_id},
-            {"$set": {"state": "applied", "applied_hash": i.hash, "waiting_for": i.waiting_for}},
+            {
+                "$set": {
+                    "entity": i.listing.entity.value,
+                    "entity_id": i.id,
+                    "hash": i.hash,
+                    "applied_hash": i.hash,
+                    "payload": i.listing.payload,
+                    "url": i.listing.url,
+                    "fetched_at": i.listing.fetched_at,
+                    "received_at": now,
+                    "state": "applied",
+                    "waiting_for": i.waiting_for,
+                },
+                "$unset": {"rejected": ""},
+            },
+            upsert=True,
         )
         for i in items
     ]
-    await _bulk(db, LISTINGS, operations)
+    await _bulk(db, LISTINGS, operations, retry_duplicates=True)
 
 
 async def _resolve_waiting(db: Database, applied: list[_Item], now: datetime) -> None:
@@ -442,26 +441,58 @@ async def _refresh_last_event(db: Database, items: list[_Item], previous: set[Ob
     """Keep each organizer's `last_event_at` (latest live event) for has-upcoming filters.
 
     One date per community turns "has upcoming events" and its negation into
-    bounded ranges on an indexed field.
+    bounded ranges on an indexed field. New live events can only raise it; a
+    community that had an event changed (moved, cancelled, reassigned) is
+    recomputed from its events.
     """
-    affected = set(previous)
+    raised: dict[ObjectId, datetime] = {}
     for item in items:
-        affected.update(item.organizers)
+        data = item.data
+        if isinstance(data, EventData) and data.status.value in normalize.LIVE_EVENT_STATUSES:
+            for organizer in item.organizers:
+                raised[organizer] = max(raised.get(organizer, normalize.NO_EVENTS), data.starts_at)
+    affected = previous | raised.keys()
     if not affected:
         return
-    latest: dict[ObjectId, datetime] = {c: normalize.NO_EVENTS for c in affected}
+    recomputed = await _latest_live_event(db, previous)
+    # Writes rewrite every index entry of a community, so only changed values are written.
+    current = {
+        doc["_id"]: doc.get("last_event_at")
+        async for doc in db[COMMUNITIES].find(
+            {"_id": {"$in": list(affected)}}, {"last_event_at": 1}
+        )
+    }
+    operations = []
+    for community, now_at in current.items():
+        if community in previous:
+            wanted = recomputed.get(community, normalize.NO_EVENTS)
+        else:
+            wanted = max(now_at or normalize.NO_EVENTS, raised[community])
+        if wanted != now_at:
+            operations.append(UpdateOne({"_id": community}, {"$set": {"last_event_at": wanted}}))
+    if operations:
+        await _bulk(db, COMMUNITIES, operations)
+
+
+async def _latest_live_event(db: Database, communities: set[ObjectId]) -> dict[ObjectId, datetime]:
+    if not communities:
+        return {}
+    latest: dict[ObjectId, datetime] = {}
     cursor = db[EVENTS].find(
-        {"organizers": {"$in": list(affected)}, "status": {"$in": normalize.LIVE_EVENT_STATUSES}},
+        {
+            # The organizer terms find the candidates through the filter_terms index.
+            "filter_terms": {"$in": [term("organizers", c) for c in communities]},
+            "status": {"$in": list(normalize.LIVE_EVENT_STATUSES)},
+        },
         {"organizers": 1, "starts_at": 1},
     )
     async for doc in cursor:
         for organizer in doc.get("organizers", []):
-            if organizer in latest:
-                latest[organizer] = max(latest[organizer], doc["starts_at"])
-    operations = [
-        UpdateOne({"_id": c}, {"$set": {"last_event_at": at}}) for c, at in latest.items()
-    ]
-    await _bulk(db, COMMUNITIES, operations)
+            if organizer in communities:
+                latest[organizer] = max(
+                    latest.get(organizer, normalize.NO_EVENTS), doc["starts_at"]
+                )
+    return latest
 
 
 async def _bulk(

@@ -3,10 +3,11 @@
 The embedded server has no `$text`, so every entity stores `search_terms`, a
 multikey-indexed array, and a query becomes an `$in` over the keys below.
 
-For each word we store:
+For each word of a name we store:
   - its Snowball stem in its own script ("сколковского" -> "сколковск");
-  - a Latin *skeleton* of that stem: transliterated, with spellings that differ
-    between transliterations folded ("финтех" -> "finteh", "fintech" -> "finteh").
+  - a Latin *skeleton*: transliterated, with spellings that differ between
+    transliterations folded ("финтех" -> "finteh", "fintech" -> "finteh").
+Body words store their stem only (see `terms`).
 Terms are prefixed with a weight class: "n:" for names and aliases, "b:" for the
 body (description, tags, places), so one index serves both and ranking can
 weigh a name hit above a description hit.
@@ -86,30 +87,45 @@ def skeleton(latin: str) -> str:
 
 
 @lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    language = "russian" if _CYRILLIC.search(word) else "english"
+    return str(_stemmer(language).stemWord(word)) if not word.isdigit() else word
+
+
+@lru_cache(maxsize=65536)
 def word_keys(word: str) -> tuple[str, ...]:
-    """The stem and skeleton of one lower-cased word (deduplicated, stem first)."""
-    keys: tuple[str, ...]
+    """The keys stored for a word of a name: its stem and a Latin skeleton."""
+    stem = _stem(word)
     if _CYRILLIC.search(word):
-        stem = str(_stemmer("russian").stemWord(word))
-        # The whole word's skeleton too: a name written only in Latin ("Skolkovo")
-        # is stored unstemmed by the English stemmer.
-        keys = (stem, skeleton(transliterate(stem)), skeleton(transliterate(word)))
-    elif word.isdigit():
-        keys = (word,)
+        keys: tuple[str, ...] = (stem, skeleton(transliterate(stem)))
     else:
-        stem = str(_stemmer("english").stemWord(word))
-        keys = (stem, skeleton(word), skeleton(stem))
+        # Latin names keep the whole word's skeleton: "Skolkovo" is not a word the
+        # English stemmer knows, and a Russian query meets it through its skeleton.
+        keys = (stem, skeleton(word))
     return tuple(dict.fromkeys(k for k in keys if k))
 
 
+@lru_cache(maxsize=65536)
+def query_keys(word: str) -> tuple[str, ...]:
+    """The keys a query word matches: the stored keys plus the other script's forms."""
+    extra = skeleton(transliterate(word)) if _CYRILLIC.search(word) else skeleton(_stem(word))
+    return tuple(dict.fromkeys((*word_keys(word), extra)))
+
+
 def terms(names: list[str], body: list[str]) -> list[str]:
-    """The `search_terms` array stored on an entity."""
+    """The `search_terms` array stored on an entity.
+
+    Body words keep only their stem: every stored term is an index entry rewritten
+    on each write, and matching across scripts matters most for names.
+    """
     found: dict[str, None] = {}
-    for prefix, texts in ((NAME, names), (BODY, body)):
-        for text in texts:
-            for word in words(text):
-                for key in word_keys(word):
-                    found[prefix + key] = None
+    for text in names:
+        for word in words(text):
+            for key in word_keys(word):
+                found[NAME + key] = None
+    for text in body:
+        for word in words(text):
+            found[BODY + _stem(word)] = None
     return list(found)
 
 
@@ -126,7 +142,7 @@ def query_words(text: str) -> list[QueryWord]:
     """Analyse a search string; each word carries the terms that count as a hit."""
     result: list[QueryWord] = []
     for word in dict.fromkeys(words(text)):
-        exact = word_keys(word)
+        exact = query_keys(word)
         prefixes = {
             key[:length]
             for key in exact

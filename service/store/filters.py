@@ -25,6 +25,7 @@ from schema.inputs import (
 )
 from schema.relay import expect_global_id
 from schema.taxonomy import INDUSTRIES
+from service.filter_terms import TERM_FIELDS, term
 from service.normalize import city_key
 
 Match = dict[str, Any]
@@ -49,21 +50,9 @@ def entity_ref(global_id: str, type_name: str, argument: str) -> ObjectId:
     return object_id(expect_global_id(global_id, type_name, argument=argument), argument)
 
 
-# Clauses the embedded server can answer from an index come first: for a filter on
-# several fields it walks the index of the first clause that has one.
-_SELECTIVE_FIRST = (
-    "_id",
-    "search_terms",
-    "organizers",
-    "member_of",
-    "parties",
-    "issuer",
-    "adopters",
-    "venue.location",
-    "city_key",
-    "code_key",
-    "slug",
-)
+# The embedded server walks the index of a filter's first clause and checks the
+# rest on each document it reads, so the clause expected to select least goes first.
+_SELECTIVE_FIRST = ("_id", "search_terms", "venue.location", "filter_terms", "code_key", "slug")
 
 
 def combine(conditions: list[Match]) -> Match:
@@ -93,8 +82,41 @@ def combine(conditions: list[Match]) -> Match:
                 clashes.append({field: value})
     if clashes:
         merged["$and"] = clashes
+    return merged
+
+
+def indexed(match: Match) -> Match:
+    """The filter as sent: one indexed `filter_terms` clause first, the exact clauses after.
+
+    The original clause stays as written (it is exact for arrays of ids, dates,
+    `$all`); the added term clause only lets one index find the candidates.
+    """
+    routed = dict(match)
+    if "filter_terms" not in routed:
+        for field in TERM_FIELDS:
+            terms = _terms_for(field, routed.get(field))
+            if terms:
+                routed["filter_terms"] = terms[0] if len(terms) == 1 else {"$in": terms}
+                break
     rank = {name: i for i, name in enumerate(_SELECTIVE_FIRST)}
-    return dict(sorted(merged.items(), key=lambda item: rank.get(item[0], len(rank))))
+    return dict(sorted(routed.items(), key=lambda item: rank.get(item[0], len(rank))))
+
+
+def _terms_for(field: str, condition: Any) -> list[str]:
+    if condition is None:
+        return []
+    if isinstance(condition, dict):
+        if set(condition) == {"$in"}:
+            values = condition["$in"]
+        elif set(condition) == {"$all"}:
+            values = condition["$all"][:1]  # candidates: those with the first value
+        else:
+            return []
+    else:
+        values = [condition]
+    if not values or any(isinstance(v, dict | list) for v in values):
+        return []
+    return [term(field, v) for v in values]
 
 
 def _is_operators(value: Any) -> bool:

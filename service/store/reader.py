@@ -148,7 +148,11 @@ class _NestedPages:
             return {}
         parent = "$" + self._parent_field
         pipeline: list[dict[str, Any]] = [
-            {"$match": filters.combine([{self._parent_field: {"$in": ids}}, match])},
+            {
+                "$match": filters.indexed(
+                    filters.combine([{self._parent_field: {"$in": ids}}, match])
+                )
+            },
             {"$project": _PROJECTION},
             {"$sort": dict(args.ordering.fields())},
             {"$addFields": {"_parent": parent}},
@@ -260,7 +264,7 @@ class GraphReader:
             if ordering.ranked:
                 after = [{"$match": ranked_after(fields, position)}] if position else []
                 pipeline = [
-                    {"$match": match},
+                    {"$match": filters.indexed(match)},
                     *search.score_stages(words),
                     *after,
                     {"$sort": dict(fields)},
@@ -269,7 +273,8 @@ class GraphReader:
                 ]
                 return await (await self._db[collection].aggregate(pipeline)).to_list()
             bound = key_bound(ordering, position, page.backward) if position else {}
-            cursor = self._db[collection].find(filters.combine([match, bound]), _PROJECTION)
+            selection = filters.indexed(filters.combine([match, bound]))
+            cursor = self._db[collection].find(selection, _PROJECTION)
             return await cursor.sort(fields).limit(page.size + 1).to_list()
 
         async def count() -> int | None:
@@ -278,7 +283,7 @@ class GraphReader:
             if not match:
                 # Everything: the collection's own count, not a walk over it.
                 return await self._db[collection].estimated_document_count()
-            return await self._db[collection].count_documents(match)
+            return await self._db[collection].count_documents(filters.indexed(match))
 
         docs, total = await asyncio.gather(fetch(), count())
         return assemble(docs, page, ordering, total)
@@ -306,7 +311,8 @@ class GraphReader:
 
     async def _ids(self, collection: str, match: dict[str, Any]) -> set[Any]:
         match = await self._indexable(collection, match)
-        return {doc["_id"] async for doc in self._db[collection].find(match, {"_id": 1})}
+        selection = filters.indexed(match)
+        return {doc["_id"] async for doc in self._db[collection].find(selection, {"_id": 1})}
 
     # -- nested connections ---------------------------------------------------------------
 
@@ -388,7 +394,7 @@ class GraphReader:
             ]
             for name, is_array in fields.items()
         }
-        pipeline = [{"$match": match}, {"$facet": facets}]
+        pipeline = [{"$match": filters.indexed(match)}, {"$facet": facets}]
         rows = await (await self._db[collection].aggregate(pipeline)).to_list()
         result = rows[0] if rows else {}
         return {

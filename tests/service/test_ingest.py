@@ -112,7 +112,7 @@ async def test_new_listing_creates_a_normalized_entity_with_provenance(db: Datab
     assert doc["website_domain"] == "fintech.example"
     assert doc["city_key"] == "москва"
     assert "n:finteh" in doc["search_terms"]
-    assert "b:finteh" in doc["search_terms"]
+    assert "b:fintech" in doc["search_terms"]
     assert doc["slug"] == "fintech-association"
     assert doc["created_at"] == NOW
     assert doc["updated_at"] == NOW
