@@ -29,4 +29,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
-CMD ["guildgraph", "serve", "--load-demo-if-empty"]
+# The demo dataset is opt-in (docker-compose.yml asks for it); production starts empty.
+CMD ["guildgraph", "serve"]

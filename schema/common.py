@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
+from schema.context import Info
 from schema.enums import ChannelType, Lang
 from schema.relay import Doc
 from schema.taxonomy import Lang as LangCode
@@ -41,6 +42,30 @@ def pick_language(value: dict[str, Any] | None, lang: LangCode) -> str | None:
 
 def resolve_lang(requested: Lang | None, default: LangCode) -> LangCode:
     return LangCode(requested.value) if requested is not None else default
+
+
+@strawberry.type
+class Titled:
+    """The localized title and description fields shared by Event and Standard."""
+
+    doc: strawberry.Private[Doc]
+
+    @strawberry.field(description="Title in `lang` (default: Accept-Language), else the other")
+    def title(self, info: Info, lang: Lang | None = None) -> str:
+        return pick_language(self.doc["title"], resolve_lang(lang, info.context.lang)) or ""
+
+    @strawberry.field
+    def description(self, info: strawberry.Info[Any, Any], lang: Lang | None = None) -> str | None:
+        return pick_language(self.doc.get("description"), resolve_lang(lang, info.context.lang))
+
+    @strawberry.field(description="The title in both languages as stored")
+    def titles(self) -> LocalizedString:
+        stored = self.doc["title"]
+        return LocalizedString(ru=stored.get("ru"), en=stored.get("en"))
+
+    @strawberry.field
+    def descriptions(self) -> LocalizedString | None:
+        return LocalizedString.from_doc(self.doc.get("description"))
 
 
 @strawberry.type

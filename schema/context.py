@@ -7,9 +7,9 @@ fields of many parents cost one query per field, not one per parent).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import strawberry
 
@@ -97,7 +97,6 @@ class Context:
     lang: Lang
     request_id: str
     now: datetime
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 Info = strawberry.Info[Context, None]

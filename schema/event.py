@@ -9,15 +9,13 @@ import strawberry
 
 from schema.common import (
     GeoPoint,
-    LocalizedString,
     Node,
     SourceRef,
-    pick_language,
-    resolve_lang,
+    Titled,
     wants_total,
 )
 from schema.context import Info
-from schema.enums import AttendanceMode, EventFormat, EventSort, EventStatus, Lang
+from schema.enums import AttendanceMode, EventFormat, EventSort, EventStatus
 from schema.inputs import EventFilter
 from schema.relay import Connection, Doc, PageRequest, expect_global_id, to_global_id
 
@@ -43,7 +41,7 @@ class Money:
 
 
 @strawberry.federation.type(keys=["id"], description="An event a community runs")
-class Event(Node):
+class Event(Node, Titled):
     id: strawberry.ID
     slug: str
     format: EventFormat
@@ -104,23 +102,6 @@ class Event(Node):
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Event | None:
         doc = await info.context.data.event(expect_global_id(id, "Event"))
         return cls.from_doc(doc) if doc else None
-
-    @strawberry.field
-    def title(self, info: Info, lang: Lang | None = None) -> str:
-        return pick_language(self.doc["title"], resolve_lang(lang, info.context.lang)) or ""
-
-    @strawberry.field
-    def description(self, info: Info, lang: Lang | None = None) -> str | None:
-        return pick_language(self.doc.get("description"), resolve_lang(lang, info.context.lang))
-
-    @strawberry.field
-    def titles(self) -> LocalizedString:
-        stored = self.doc["title"]
-        return LocalizedString(ru=stored.get("ru"), en=stored.get("en"))
-
-    @strawberry.field
-    def descriptions(self) -> LocalizedString | None:
-        return LocalizedString.from_doc(self.doc.get("description"))
 
     @strawberry.field
     async def organizers(self, info: Info) -> list[CommunityRef]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -106,7 +106,6 @@ class Page:
     has_next: bool = False
     has_previous: bool = False
     total: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @strawberry.type

@@ -8,15 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from schema.common import (
-    LocalizedString,
     Node,
     SourceRef,
-    pick_language,
-    resolve_lang,
+    Titled,
     wants_total,
 )
 from schema.context import Info
-from schema.enums import Lang, StandardKind, StandardSort, StandardStatus
+from schema.enums import StandardKind, StandardSort, StandardStatus
 from schema.errors import UserInputError
 from schema.inputs import StandardFilter
 from schema.relay import Connection, Doc, PageRequest, expect_global_id, to_global_id
@@ -28,7 +26,7 @@ CommunityRef = Annotated["Community", strawberry.lazy("schema.community")]
 
 
 @strawberry.federation.type(keys=["id"], description="A standard a community issues or adopts")
-class Standard(Node):
+class Standard(Node, Titled):
     id: strawberry.ID
     slug: str
     code: str
@@ -63,23 +61,6 @@ class Standard(Node):
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Standard | None:
         doc = await info.context.data.standard(expect_global_id(id, "Standard"))
         return cls.from_doc(doc) if doc else None
-
-    @strawberry.field
-    def title(self, info: Info, lang: Lang | None = None) -> str:
-        return pick_language(self.doc["title"], resolve_lang(lang, info.context.lang)) or ""
-
-    @strawberry.field
-    def description(self, info: Info, lang: Lang | None = None) -> str | None:
-        return pick_language(self.doc.get("description"), resolve_lang(lang, info.context.lang))
-
-    @strawberry.field
-    def titles(self) -> LocalizedString:
-        stored = self.doc["title"]
-        return LocalizedString(ru=stored.get("ru"), en=stored.get("en"))
-
-    @strawberry.field
-    def descriptions(self) -> LocalizedString | None:
-        return LocalizedString.from_doc(self.doc.get("description"))
 
     @strawberry.field(description="The community that issued this standard")
     async def issuer(self, info: Info) -> CommunityRef | None:
