@@ -43,9 +43,12 @@ def _tail(path: Path, lines: int = 20) -> str:
 class EmbeddedDatabase:
     """Starts SecantusDB on a free loopback port; `uri` is valid between start and stop."""
 
-    def __init__(self, storage_path: Path, *, sync_on_commit: bool = False) -> None:
+    def __init__(
+        self, storage_path: Path, *, port: int | None = None, sync_on_commit: bool = False
+    ) -> None:
         self.storage_path = storage_path
         self.sync_on_commit = sync_on_commit
+        self.requested_port = port
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self.log_path = storage_path.parent / "secantus.log"
@@ -56,7 +59,7 @@ class EmbeddedDatabase:
 
     def start_process(self) -> None:
         self.storage_path.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = self.requested_port or free_port()
         command = [
             sys.executable,
             "-m",

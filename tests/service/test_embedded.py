@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -32,11 +33,13 @@ async def test_data_survives_a_restart(tmp_path: Path) -> None:
 
 
 async def test_a_server_that_cannot_start_fails_with_its_log_tail(tmp_path: Path) -> None:
-    blocker = tmp_path / "db"
-    blocker.write_text("not a directory")
-    database = EmbeddedDatabase(blocker)
-    with pytest.raises((EmbeddedDatabaseError, OSError)) as failure:
-        await database.start(30)
-    if isinstance(failure.value, EmbeddedDatabaseError):
-        assert "SecantusDB" in str(failure.value)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        database = EmbeddedDatabase(tmp_path / "db", port=taken.getsockname()[1])
+        with pytest.raises(EmbeddedDatabaseError) as failure:
+            await database.start(30)
+    message = str(failure.value)
+    assert message.startswith("SecantusDB exited with code")
+    assert len(message.splitlines()) > 1  # the log tail follows
     assert database._process is None
