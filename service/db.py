@@ -145,7 +145,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         _ix(("keys.members", ASCENDING), unique=True),
         _ix(("keys.founded", ASCENDING), unique=True),
         _ix(("keys.updated", ASCENDING), unique=True),
-        _ix(("filter_terms", ASCENDING)),
+        # Equality on a term, then the default order: MongoDB walks it for sorted pages.
+        _ix(("filter_terms", ASCENDING), ("keys.name", ASCENDING)),
         _ix(("search_terms", ASCENDING)),
         _ix(("founded_year", ASCENDING)),
         _ix(("last_event_at", ASCENDING)),
@@ -154,7 +155,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         _ix(("slug", ASCENDING), unique=True),
         _ix(("keys.start", ASCENDING), unique=True),
         _ix(("starts_at", ASCENDING)),
-        _ix(("filter_terms", ASCENDING)),
+        _ix(("filter_terms", ASCENDING), ("keys.start", ASCENDING)),
         _ix(("search_terms", ASCENDING)),
         # 2dsphereIndexVersion spelled out: the default differs between servers and an
         # implicit one makes the idempotent re-create at start-up conflict.
@@ -164,7 +165,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         _ix(("slug", ASCENDING), unique=True),
         _ix(("keys.code", ASCENDING), unique=True),
         _ix(("code_key", ASCENDING)),
-        _ix(("filter_terms", ASCENDING)),
+        _ix(("filter_terms", ASCENDING), ("keys.code", ASCENDING)),
         _ix(("search_terms", ASCENDING)),
     ],
     LISTINGS: [
@@ -192,5 +193,10 @@ async def ensure_collections(db: Database) -> None:
     for name, indexes in INDEXES.items():
         try:
             await db[name].create_indexes(indexes)
-        except OperationFailure as error:  # pragma: no cover - only on a changed index spec
+        except OperationFailure as error:
             raise RuntimeError(f"cannot create indexes on {name}: {error}") from error
+        # Indexes this version no longer declares only cost writes: drop them.
+        wanted = {index.document["name"] for index in indexes} | {"_id_"}
+        for existing_name in await db[name].index_information():
+            if existing_name not in wanted:
+                await db[name].drop_index(existing_name)

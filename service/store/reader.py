@@ -167,10 +167,60 @@ class _NestedPages:
         return result
 
 
+class _Scans:
+    """Per request: every part asked over the same filter is answered by one aggregation.
+
+    A list page, its `totalCount` and the `facets` of the same filter (the usual
+    search page) would each read every matching document; the embedded server
+    reads one document at a time, so they share one `$facet` pass instead.
+    Parts asked in the same tick of the event loop are batched (DataLoader).
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._scans: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._stages: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.loader: DataLoader[tuple[str, str], list[Doc]] = DataLoader(self._load, cache=False)
+
+    async def run(
+        self, collection: str, match: dict[str, Any], parts: dict[str, list[dict[str, Any]]]
+    ) -> dict[str, list[Doc]]:
+        scan = _args_key(collection, match)
+        self._scans[scan] = (collection, match)
+        keys = [(scan, name) for name in parts]
+        for key, stages in zip(keys, parts.values(), strict=True):
+            self._stages[key] = stages
+        results = await self.loader.load_many(keys)
+        return dict(zip(parts, results, strict=True))
+
+    async def _load(self, keys: list[tuple[str, str]]) -> list[list[Doc]]:
+        by_scan: dict[str, list[str]] = defaultdict(list)
+        for scan, name in keys:
+            by_scan[scan].append(name)
+        answers = await asyncio.gather(*(self._scan(s, names) for s, names in by_scan.items()))
+        found = {
+            (scan, name): docs
+            for scan, parts in zip(by_scan, answers, strict=True)
+            for name, docs in parts.items()
+        }
+        return [found[key] for key in keys]
+
+    async def _scan(self, scan: str, names: list[str]) -> dict[str, list[Doc]]:
+        collection, match = self._scans[scan]
+        head = {"$match": filters.indexed(match)}
+        if len(names) == 1:
+            pipeline = [head, *self._stages[(scan, names[0])]]
+            return {names[0]: await (await self._db[collection].aggregate(pipeline)).to_list()}
+        facet = {name: self._stages[(scan, name)] for name in names}
+        rows = await (await self._db[collection].aggregate([head, {"$facet": facet}])).to_list()
+        return {name: list(rows[0].get(name, [])) if rows else [] for name in names}
+
+
 class GraphReader:
     def __init__(self, db: Database, now: datetime) -> None:
         self._db = db
         self._now = now
+        self._scans = _Scans(db)
         self._communities = _ByIdLoader(db, COMMUNITIES)
         self._events = _ByIdLoader(db, EVENTS)
         self._standards = _ByIdLoader(db, STANDARDS)
@@ -259,33 +309,42 @@ class GraphReader:
         match = await self._indexable(collection, match)
         position = decode_position(page, ordering)
         fields = ordering.fields(page.backward)
+        if not match and not ordering.ranked:
+            return await self._walk(collection, ordering, page, position, with_total)
+        stages: list[dict[str, Any]] = []
+        if ordering.ranked:
+            stages += search.score_stages(words)
+            if position:
+                stages.append({"$match": ranked_after(fields, position)})
+        elif position:
+            stages.append({"$match": key_bound(ordering, position, page.backward)})
+        stages += [{"$sort": dict(fields)}, {"$limit": page.size + 1}, {"$project": _PROJECTION}]
+        parts = {"page": stages}
+        if with_total:
+            parts["count"] = [{"$count": "n"}]
+        answers = await self._scans.run(collection, match, parts)
+        total: int | None = None
+        if with_total:
+            total = answers["count"][0]["n"] if answers["count"] else 0
+        return assemble(answers["page"], page, ordering, total)
 
-        async def fetch() -> list[Doc]:
-            if ordering.ranked:
-                after = [{"$match": ranked_after(fields, position)}] if position else []
-                pipeline = [
-                    {"$match": filters.indexed(match)},
-                    *search.score_stages(words),
-                    *after,
-                    {"$sort": dict(fields)},
-                    {"$limit": page.size + 1},
-                    {"$project": _PROJECTION},
-                ]
-                return await (await self._db[collection].aggregate(pipeline)).to_list()
-            bound = key_bound(ordering, position, page.backward) if position else {}
-            selection = filters.indexed(filters.combine([match, bound]))
-            cursor = self._db[collection].find(selection, _PROJECTION)
-            return await cursor.sort(fields).limit(page.size + 1).to_list()
+    async def _walk(
+        self,
+        collection: str,
+        ordering: Ordering,
+        page: PageRequest,
+        position: list[Any] | None,
+        with_total: bool,
+    ) -> Page:
+        """An unfiltered page: a walk of the order's own key index from the cursor on."""
+        bound = key_bound(ordering, position, page.backward) if position else {}
+        cursor = self._db[collection].find(bound, _PROJECTION).sort(ordering.fields(page.backward))
 
         async def count() -> int | None:
-            if not with_total:
-                return None
-            if not match:
-                # Everything: the collection's own count, not a walk over it.
-                return await self._db[collection].estimated_document_count()
-            return await self._db[collection].count_documents(filters.indexed(match))
+            # Everything: the collection's own count, not a filtered walk.
+            return await self._db[collection].estimated_document_count() if with_total else None
 
-        docs, total = await asyncio.gather(fetch(), count())
+        docs, total = await asyncio.gather(cursor.limit(page.size + 1).to_list(), count())
         return assemble(docs, page, ordering, total)
 
     async def _indexable(self, collection: str, match: dict[str, Any]) -> dict[str, Any]:
@@ -386,7 +445,7 @@ class GraphReader:
         if words:
             match = filters.combine([search.term_match(words), match])
         match = await self._indexable(collection, match)
-        facets = {
+        parts: dict[str, list[dict[str, Any]]] = {
             name: [
                 *([{"$unwind": "$" + name}] if is_array else []),
                 {"$group": {"_id": "$" + name, "count": {"$sum": 1}}},
@@ -394,11 +453,9 @@ class GraphReader:
             ]
             for name, is_array in fields.items()
         }
-        pipeline = [{"$match": filters.indexed(match)}, {"$facet": facets}]
-        rows = await (await self._db[collection].aggregate(pipeline)).to_list()
-        result = rows[0] if rows else {}
+        answers = await self._scans.run(collection, match, parts)
         return {
-            name: [(str(r["_id"]), int(r["count"])) for r in result.get(name, []) if r["_id"]]
+            name: [(str(r["_id"]), int(r["count"])) for r in answers[name] if r["_id"]]
             for name in fields
         }
 

@@ -138,3 +138,14 @@ async def test_every_api_query_uses_an_index(
         if not _served_by_index(command, explain, leading):
             unindexed.append(str(explainable)[:300])
     assert not unindexed, "\n".join(unindexed)
+
+
+async def test_start_up_creates_declared_indexes_and_drops_stale_ones(db: Database) -> None:
+    from service.db import INDEXES, ensure_collections
+
+    await db.communities.create_index([("region", 1)], name="stale_region")
+    await ensure_collections(db)
+    await ensure_collections(db)  # idempotent
+    names = set(await db.communities.index_information())
+    assert "stale_region" not in names
+    assert names == {i.document["name"] for i in INDEXES["communities"]} | {"_id_"}
