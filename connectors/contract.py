@@ -1,0 +1,69 @@
+"""The connector contract: a connector declares streams; a stream yields what it read.
+
+A stream is an async generator of `Emitted` items:
+
+- `Listing` (schema.models): one record, mapped to guildgraph's payload shape;
+- `Rejected`: one record that could not be used, with the reason and the raw value;
+- `Checkpoint`: the stream's state after everything yielded before it. The engine
+  stores it only once those records are durable, and passes the last stored state
+  back to `records(state)` on the next run (a resumed run continues from there).
+
+State is a small JSON-able mapping the stream defines: a cursor or page token, an
+ETag/Last-Modified pair, a set of content hashes. Streams never touch the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from schema.models import Listing
+from schema.taxonomy import EntityType
+
+State = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str
+    external_id: str | None = None
+    raw: Any = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+Emitted = Listing | Rejected | Checkpoint
+
+
+class Stream(Protocol):
+    """One kind of record from one source."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def entity(self) -> EntityType: ...
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        """Raw fields whose values make the record's external id."""
+        ...
+
+    @property
+    def replication_key(self) -> str | None:
+        """The raw field that orders changes (incremental syncs), if the source has one."""
+        ...
+
+    def records(self, state: State | None) -> AsyncIterator[Emitted]:
+        """Read from `state` on (None: from the start); end with a final Checkpoint."""
+        ...
+
+
+class Connector(Protocol):
+    """A configured source: what streams it has."""
+
+    def streams(self) -> Sequence[Stream]: ...

@@ -1,0 +1,40 @@
+"""Connector errors, sorted by what the sync engine should do about them.
+
+    ConnectorError
+    ├── FatalError        stop the run, keep the last good data:
+    │                     auth, 4xx other than 408/429, an unparseable document,
+    │                     a refused address, a pagination loop, bad configuration
+    ├── RetriableError    try the request again (bounded, with backoff):
+    │                     408, 429, 5xx, connection errors, timeouts, a body cut short
+    └── SkippableRecord   one bad record: rejected with its reason, the run goes on
+
+A connector raises these; it never decides to retry or to give up on a run.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every error a connector raises on purpose."""
+
+
+class FatalError(ConnectorError):
+    """The run cannot go on; nothing is withdrawn and the last good data stays."""
+
+
+class RetriableError(ConnectorError):
+    """The same request may succeed later; `retry_after` is the source's hint, in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SkippableRecord(ConnectorError):
+    """One record is unusable; `raw` is kept with the reason so an admin can look at it."""
+
+    def __init__(self, reason: str, *, external_id: str | None = None, raw: object = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.external_id = external_id
+        self.raw = raw
