@@ -15,6 +15,7 @@ ETag/Last-Modified pair, a set of content hashes. Streams never touch the databa
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -67,3 +68,68 @@ class Connector(Protocol):
     """A configured source: what streams it has."""
 
     def streams(self) -> Sequence[Stream]: ...
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A whole response body (capped in size by the fetcher)."""
+
+    url: str  # after redirects
+    status: int  # 200, or 304 when a conditional GET found nothing new
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def validators(self) -> dict[str, str]:
+        """What to send next time for a conditional GET (goes into stream state)."""
+        found = {
+            "etag": self.headers.get("etag"),
+            "last_modified": self.headers.get("last-modified"),
+        }
+        return {k: v for k, v in found.items() if v}
+
+
+class StreamedBody(Protocol):
+    """A response read in chunks, for files too large to hold (CSV registries, feeds)."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+class Fetcher(Protocol):
+    """Outbound reads, safe by default (connectors.http.SafeFetcher implements it).
+
+    Raises connectors.errors: RetriableError once retries are used up, FatalError
+    for refused addresses, 4xx, oversize bodies and redirect loops.
+    """
+
+    async def get(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Fetched: ...
+
+    async def post_json(
+        self, url: str, payload: Mapping[str, Any], *, headers: Mapping[str, str] | None = None
+    ) -> Fetched:
+        """A POST (GraphQL platforms); never retried, as POSTs are not known to be safe."""
+        ...
+
+    def stream(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AbstractAsyncContextManager[StreamedBody]: ...
