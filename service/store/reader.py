@@ -105,6 +105,8 @@ class _NestedPages:
         self.loader: DataLoader[tuple[str, str], Page] = DataLoader(self._load)
 
     async def load(self, parent_id: str, args: _NestedArgs, key: str) -> Page:
+        # A bad cursor fails this field alone, not every parent batched with it.
+        decode_position(args.page, args.ordering)
         self._args[key] = args
         return await self.loader.load((parent_id, key))
 

@@ -215,3 +215,15 @@ async def test_member_relations_point_both_ways(api: GraphQLClient) -> None:
     assert {e["node"]["parent"]["slug"] for e in members["edges"]} == {
         "russian-medical-association"
     }
+
+
+async def test_a_bad_nested_cursor_fails_only_its_own_field(api: GraphQLClient) -> None:
+    body = await api.query(
+        """{ communities(first: 3) { edges { node { slug
+             ok: events(first: 1) { totalCount }
+           } } }
+           community(slug: "skolkovo-innovation-center") { events(after: "!!") { totalCount } } }"""
+    )
+    assert body["errors"][0]["message"] == "'after' is not a valid cursor"
+    assert body["errors"][0]["path"] == ["community", "events"]
+    assert len(body["data"]["communities"]["edges"]) == 3
