@@ -3,9 +3,11 @@
     ConnectorError
     ├── FatalError        stop the run, keep the last good data:
     │                     auth, 4xx other than 408/429, an unparseable document,
-    │                     a refused address, a pagination loop, bad configuration
+    │                     a refused address, a pagination loop, bad configuration,
+    │                     a body over the size cap, a corrupt compressed body
     ├── RetriableError    try the request again (bounded, with backoff):
-    │                     408, 429, 5xx, connection errors, timeouts, a body cut short
+    │                     408, 429, 5xx, connection errors, timeouts, a body cut
+    │                     short (also a compressed body ending before its end marker)
     └── SkippableRecord   one bad record: rejected with its reason, the run goes on
 
 A connector raises these; it never decides to retry or to give up on a run.

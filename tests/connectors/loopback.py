@@ -54,6 +54,7 @@ async def loopback_server(routes: dict[str, Handler]) -> AsyncIterator[Loopback]
     config = uvicorn.Config(app, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     config.load()
+    server.lifespan = config.lifespan_class(config)
     # startup() returns once the socket listens: no polling for readiness.
     await server.startup(sockets=[sock])
     try:

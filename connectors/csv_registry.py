@@ -1,0 +1,504 @@
+"""CSV registries: a large file of organisations, streamed, parsed and mapped row by row.
+
+    {"url": "https://registry.example/reestr.csv",
+     "mapping": {...},              # connectors.mapping.FieldMapping over column names
+     "encoding": null,              # detected: a BOM, else UTF-8, else cp1251
+     "delimiter": null,             # detected among ';' ',' TAB from the first lines
+     "checkpoint_every": 1000}      # rows between checkpoints
+
+The file is never held whole: `CsvParser` is a push parser (bytes in, rows out) whose
+buffers are bounded by the encoding sample and one record. Quoting is RFC 4180 as the
+csv module reads it; lines end with LF or CRLF (a lone CR, old Mac style, does not end
+a line). Cells stay text exactly as written, so an ИНН such as 0278123456 keeps its
+leading zero.
+
+Stream state: {"etag", "last_modified", "rows"}. `rows` (rows already emitted, valid
+or rejected) is present only mid-file; a resumed run downloads the file again and
+skips that many rows if the validators still match. A finished run keeps only the
+validators, so the next run asks "changed since?" and a 304 ends it at once.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from connectors.contract import Checkpoint, Emitted, Fetcher, Rejected, State, StreamedBody
+from connectors.errors import FatalError
+from connectors.json_api import http_url, to_emitted  # steps both connectors share
+from connectors.mapping import FieldMapping
+from schema.models import Listing
+from schema.taxonomy import EntityType
+
+SAMPLE_BYTES = 64 * 1024
+MAX_RECORD_CHARS = 1 << 20
+_DELIMITERS = (";", "\t", ",")  # the order breaks ties
+_SNIFF_LINES = 6
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+class CsvRow(dict[str, str]):
+    """One data row: column -> cell text. `line` is the line it starts on (the header
+    is line 1 unless blank lines precede it); `problem` says why the row does not fit
+    the header, and `extra` holds the cells beyond the last column."""
+
+    __slots__ = ("extra", "line", "problem")
+
+    def __init__(
+        self,
+        cells: Iterable[tuple[str, str]],
+        *,
+        line: int,
+        problem: str | None = None,
+        extra: Sequence[str] = (),
+    ) -> None:
+        super().__init__(cells)
+        self.line = line
+        self.problem = problem
+        self.extra = tuple(extra)
+
+
+class _Decoder:
+    """Bytes to text, incrementally (a character split across chunks waits for its
+    other bytes). Without a configured encoding it is chosen from the first bytes:
+
+    1. a BOM: UTF-8 or UTF-16 (LE/BE);
+    2. else the first SAMPLE_BYTES (or the whole file, if shorter) are tried as UTF-8:
+       any invalid sequence means cp1251 — real Cyrillic text in cp1251 is never valid
+       UTF-8, as two letters in a row (bytes C0-FF) cannot form a UTF-8 sequence;
+    3. a sample that is plain ASCII proves nothing: UTF-8 is used tentatively and
+       switched to cp1251 at the first invalid byte, which loses nothing as long as
+       only ASCII has been decoded.
+    """
+
+    def __init__(self, encoding: str | None, sample_size: int) -> None:
+        self.encoding = encoding
+        self._sample_size = max(sample_size, len(codecs.BOM_UTF8))
+        self._sample = bytearray()
+        self._probe = codecs.getincrementaldecoder("utf-8")()
+        self._probe_failed = False
+        self._tentative = False
+        self._offset = 0  # bytes decoded so far, to locate an error
+        self._decoder = codecs.getincrementaldecoder(encoding)() if encoding else None
+
+    def decode(self, chunk: bytes, *, final: bool) -> str:
+        decoder = self._decoder
+        if decoder is None:
+            self._sample += chunk
+            if not final and not self._decided(chunk):
+                return ""
+            chunk, self._sample = bytes(self._sample), bytearray()
+            decoder = self._choose(chunk, final=final)
+        return self._run(decoder, chunk, final=final)
+
+    def _decided(self, chunk: bytes) -> bool:
+        if not self._probe_failed:
+            try:
+                self._probe.decode(chunk)
+            except UnicodeDecodeError:
+                self._probe_failed = True
+        if len(self._sample) < len(codecs.BOM_UTF8):
+            return False  # a BOM may still be arriving
+        return self._probe_failed or len(self._sample) >= self._sample_size
+
+    def _choose(self, sample: bytes, *, final: bool) -> codecs.IncrementalDecoder:
+        encoding = next((name for bom, name in _BOMS if sample.startswith(bom)), None)
+        if encoding is None:
+            try:
+                codecs.getincrementaldecoder("utf-8")().decode(sample, final)
+                # Tentative until decoded text holds something beyond ASCII.
+                encoding, self._tentative = "utf-8", True
+            except UnicodeDecodeError:
+                encoding = "cp1251"
+        self.encoding = encoding
+        self._decoder = codecs.getincrementaldecoder(encoding)()
+        return self._decoder
+
+    def _run(self, decoder: codecs.IncrementalDecoder, chunk: bytes, *, final: bool) -> str:
+        try:
+            text = decoder.decode(chunk, final)
+        except UnicodeDecodeError as error:
+            if not self._tentative:
+                raise FatalError(
+                    f"byte {self._offset + error.start}: not valid {self.encoding} "
+                    f"({error.reason}); set the source's 'encoding' if the file is in another"
+                ) from None
+            held, _ = decoder.getstate()  # bytes of a character begun in an earlier chunk
+            self.encoding, self._tentative = "cp1251", False
+            self._decoder = codecs.getincrementaldecoder("cp1251")()
+            self._offset -= len(held)  # counted with their chunk already
+            return self._run(self._decoder, held + chunk, final=final)
+        if self._tentative and not text.isascii():
+            self._tentative = False  # real UTF-8 seen: a later error is an error
+        self._offset += len(chunk)
+        return text
+
+
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def sniff_delimiter(sample: str, *, complete: bool = False) -> str:
+    """The delimiter among ';' TAB ',' that splits the header into the most columns,
+    preferring one that splits the next lines into as many (quoted text ignored).
+    `complete`: the sample is the whole file, so its last line is whole too."""
+    logical: list[str] = []
+    pending: str | None = None  # a line inside a quoted cell, waiting for the rest
+    for piece in sample.split("\n"):
+        pending = piece if pending is None else f"{pending}\n{piece}"
+        if pending.count('"') % 2 == 0:
+            logical.append(pending)
+            pending = None
+        if len(logical) > _SNIFF_LINES:
+            break
+    else:
+        if pending is not None:
+            logical.append(pending)
+        if len(logical) > 1 and not complete and not sample.endswith("\n"):
+            logical.pop()  # the last line may be cut short
+    lines = [_QUOTED.sub("", line) for line in logical if line.strip()]
+    if not lines:
+        return ","
+
+    def score(delimiter: str) -> tuple[bool, int]:
+        counts = [line.count(delimiter) for line in lines]
+        consistent = counts[0] > 0 and all(count == counts[0] for count in counts[1:])
+        return consistent, counts[0]
+
+    best = max(_DELIMITERS, key=score)  # max keeps the first of equals
+    return best if score(best)[1] > 0 else ","
+
+
+def _still_quoted(line: str, quoted: bool, delimiter: str) -> bool:
+    """Whether `line` ends inside a quoted cell, read as the csv module reads it: a quote
+    opens a cell only at the cell's start, and "" inside a quoted cell is a quote."""
+    at_start, i, end = not quoted, 0, len(line)
+    while i < end:
+        if quoted:
+            close = line.find('"', i)
+            if close < 0:
+                return True
+            if line.startswith('"', close + 1):
+                i = close + 2
+            else:
+                quoted, at_start, i = False, False, close + 1
+        elif at_start and line[i] == '"':
+            quoted, i = True, i + 1
+        else:
+            found = line.find(delimiter, i)
+            if found < 0:
+                return False
+            at_start, i = True, found + 1
+    return quoted
+
+
+class _Records:
+    """Text to whole records: a line, or several while a quoted cell spans lines.
+    Holds at most one record plus a partial line; a longer one is a fatal error
+    (an unbalanced quote would otherwise swallow the rest of the file)."""
+
+    def __init__(self, delimiter: str, max_chars: int) -> None:
+        self.delimiter = delimiter
+        self._max = max_chars
+        self._partial: list[str] = []  # text after the last newline
+        self._partial_size = 0
+        self._parts: list[str] = []  # lines of a record still inside quotes
+        self._size = 0
+        self._quoted = False
+        self._line = 1  # the physical line read next
+        self._start = 1  # where the record in progress began
+
+    def push(self, text: str, *, final: bool) -> list[tuple[int, str]]:
+        out: list[tuple[int, str]] = []
+        if "\n" in text:
+            self._partial.append(text)
+            *lines, last = "".join(self._partial).split("\n")
+            self._partial, self._partial_size = [last], len(last)
+            for line in lines:
+                self._add(line + "\n", out)
+        elif text:
+            self._partial.append(text)
+            self._partial_size += len(text)
+        if final:
+            rest = "".join(self._partial)
+            self._partial, self._partial_size = [], 0
+            if rest:
+                self._add(rest, out)
+            if self._parts:
+                raise FatalError(f"line {self._start}: a quoted cell is never closed")
+        elif self._size + self._partial_size > self._max:
+            raise FatalError(
+                f"line {self._start}: a record runs over {self._max} characters; "
+                "is a quote missing, or the delimiter or encoding wrong?"
+            )
+        return out
+
+    def _add(self, line: str, out: list[tuple[int, str]]) -> None:
+        if not self._parts:
+            self._start = self._line
+        self._line += 1
+        if not self._quoted and '"' not in line:
+            out.append((self._start, line))  # the common case, no scanning
+            return
+        self._parts.append(line)
+        self._size += len(line)
+        self._quoted = _still_quoted(line, self._quoted, self.delimiter)
+        if not self._quoted:
+            out.append((self._start, "".join(self._parts)))
+            self._parts, self._size = [], 0
+
+
+def _header(cells: list[str], line: int) -> tuple[str, ...]:
+    # Whitespace (line breaks in a quoted header, NBSP) collapses to one space.
+    names = [" ".join(cell.replace("\ufeff", "").split()) for cell in cells]
+    while names and not names[-1]:
+        names.pop()  # a trailing delimiter is an export artefact, not a column
+    seen: dict[str, int] = {}
+    for number, name in enumerate(names, start=1):
+        if not name:
+            raise FatalError(f"CSV header (line {line}): column {number} has no name")
+        if name in seen:
+            raise FatalError(
+                f"CSV header (line {line}): column {name!r} appears twice "
+                f"(columns {seen[name]} and {number})"
+            )
+        seen[name] = number
+    return tuple(names)
+
+
+class CsvParser:
+    """A streaming push parser: `feed(chunk)` returns the rows completed so far,
+    `close()` the rest. Pure: no I/O, memory bounded by the sample and one record."""
+
+    def __init__(
+        self,
+        *,
+        encoding: str | None = None,
+        delimiter: str | None = None,
+        sample_size: int = SAMPLE_BYTES,
+        max_record_chars: int = MAX_RECORD_CHARS,
+    ) -> None:
+        self._decoder = _Decoder(encoding, sample_size)
+        self._sample_size = sample_size
+        self._max = max_record_chars
+        self.delimiter = delimiter
+        self._text: list[str] = []  # decoded text held until the delimiter is known
+        self._text_size = 0
+        self._text_lines = 0
+        self._records = _Records(delimiter, max_record_chars) if delimiter else None
+        self.headers: tuple[str, ...] | None = None
+
+    @property
+    def encoding(self) -> str | None:
+        return self._decoder.encoding
+
+    def feed(self, chunk: bytes) -> list[CsvRow]:
+        return self._parse(self._decoder.decode(chunk, final=False), final=False)
+
+    def close(self) -> list[CsvRow]:
+        rows = self._parse(self._decoder.decode(b"", final=True), final=True)
+        if self.headers is None:
+            raise FatalError("the CSV file is empty: no header line")
+        return rows
+
+    def _parse(self, text: str, *, final: bool) -> list[CsvRow]:
+        if self._records is None:
+            self._text.append(text)
+            self._text_size += len(text)
+            self._text_lines += text.count("\n")
+            # Sniff from a few whole lines, or from one if lines are long.
+            enough = self._text_lines > _SNIFF_LINES or (
+                self._text_lines > 0 and self._text_size >= self._sample_size
+            )
+            if not (final or enough or self._text_size > self._max):
+                return []
+            sample = "".join(self._text)
+            self._text, self._text_size = [], 0
+            self.delimiter = sniff_delimiter(sample, complete=final)
+            self._records = _Records(self.delimiter, self._max)
+            text = sample
+        rows: list[CsvRow] = []
+        for line, record in self._records.push(text, final=final):
+            row = self._row(line, record, self._records.delimiter)
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    def _row(self, line: int, record: str, delimiter: str) -> CsvRow | None:
+        try:
+            cells = next(csv.reader([record], delimiter=delimiter, strict=False), [])
+        except csv.Error as error:
+            if self.headers is None:
+                raise FatalError(f"CSV header (line {line}): {error}") from None
+            return CsvRow((), line=line, problem=f"line {line}: {error}", extra=[record])
+        if not any(cell.strip() for cell in cells):
+            return None  # a blank line, or one of delimiters only
+        if self.headers is None:
+            self.headers = _header(cells, line)
+            return None
+        width = len(self.headers)
+        extra = cells[width:]
+        problem = None
+        if any(cell.strip() for cell in extra):
+            problem = f"line {line}: {len(cells)} cells for {width} columns"
+        # Short rows are padded: some exporters drop trailing empty cells.
+        cells = cells[:width] + [""] * (width - len(cells))
+        return CsvRow(
+            zip(self.headers, cells, strict=True), line=line, problem=problem, extra=extra
+        )
+
+
+class CsvRegistryConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    mapping: FieldMapping
+    encoding: str | None = Field(default=None, description="override the detected encoding")
+    delimiter: str | None = Field(default=None, description="override the detected delimiter")
+    checkpoint_every: int = Field(default=1000, ge=1, description="rows between checkpoints")
+    stream: str = Field(default="registry", min_length=1, max_length=60)
+
+    _url = field_validator("url")(http_url)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}; e.g. 'utf-8', 'cp1251'") from None
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 1 or value in '"\r\n'):
+            raise ValueError("one character other than a quote or a line break, e.g. ';'")
+        return value
+
+
+@dataclass(frozen=True)
+class _Position:
+    etag: str | None = None
+    last_modified: str | None = None
+    rows: int = 0
+
+    @classmethod
+    def of(cls, state: State | None) -> _Position:
+        if not state:
+            return cls()
+        etag, modified, rows = state.get("etag"), state.get("last_modified"), state.get("rows", 0)
+        if (
+            not isinstance(etag, str | None)
+            or not isinstance(modified, str | None)
+            or not isinstance(rows, int)
+            or isinstance(rows, bool)
+            or rows < 0
+        ):
+            raise FatalError(f"checkpointed state {dict(state)!r} is not a CSV registry state")
+        return cls(etag, modified, rows)
+
+    def validators(self) -> dict[str, Any]:
+        found = {"etag": self.etag, "last_modified": self.last_modified}
+        return {key: value for key, value in found.items() if value}
+
+    def same_file(self, now: Mapping[str, str]) -> bool:
+        if self.etag and now.get("etag"):
+            return self.etag == now["etag"]
+        if self.last_modified and now.get("last_modified"):
+            return self.last_modified == now["last_modified"]
+        return True  # nothing to compare: trust the saved position
+
+
+def _validators(headers: Mapping[str, str]) -> dict[str, str]:
+    lowered = {key.lower(): value for key, value in headers.items()}
+    found = {"etag": lowered.get("etag"), "last_modified": lowered.get("last-modified")}
+    return {key: value for key, value in found.items() if value}
+
+
+class CsvRegistryStream:
+    def __init__(self, config: CsvRegistryConfig, fetcher: Fetcher, source_id: str) -> None:
+        self._config = config
+        self._fetcher = fetcher
+        self._source_id = source_id
+
+    @property
+    def name(self) -> str:
+        return self._config.stream
+
+    @property
+    def entity(self) -> EntityType:
+        return self._config.mapping.entity
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        key = self._config.mapping.external_id
+        return (key,) if isinstance(key, str) else tuple(key)
+
+    @property
+    def replication_key(self) -> str | None:
+        return None
+
+    async def records(self, state: State | None) -> AsyncIterator[Emitted]:
+        config = self._config
+        saved = _Position.of(state)
+        resuming = saved.rows > 0
+        # A half-read file needs its body again: no conditional GET then.
+        async with self._fetcher.stream(
+            config.url,
+            etag=None if resuming else saved.etag,
+            last_modified=None if resuming else saved.last_modified,
+        ) as body:
+            if body.status == 304:
+                yield Checkpoint(saved.validators())
+                return
+            validators = _validators(body.headers)
+            skip = saved.rows if resuming and saved.same_file(validators) else 0
+            count = 0
+            async for row in _rows(
+                body, CsvParser(encoding=config.encoding, delimiter=config.delimiter)
+            ):
+                count += 1
+                if count <= skip:
+                    continue
+                yield self._emit(row, body.url)
+                if count % config.checkpoint_every == 0:
+                    yield Checkpoint({**validators, "rows": count})
+        yield Checkpoint(dict(validators))
+
+    def _emit(self, row: CsvRow, read_from: str) -> Listing | Rejected:
+        if row.problem is not None:
+            return Rejected(row.problem, raw={"cells": dict(row), "extra": list(row.extra)})
+        return to_emitted(
+            self._config.mapping,
+            self._source_id,
+            dict(row),
+            read_from=read_from,
+            where=f"line {row.line}",
+        )
+
+
+async def _rows(body: StreamedBody, parser: CsvParser) -> AsyncIterator[CsvRow]:
+    async for chunk in body.chunks():
+        for row in parser.feed(chunk):
+            yield row
+    for row in parser.close():
+        yield row
+
+
+class CsvRegistryConnector:
+    def __init__(self, config: CsvRegistryConfig, fetcher: Fetcher, source_id: str) -> None:
+        self._stream = CsvRegistryStream(config, fetcher, source_id)
+
+    def streams(self) -> Sequence[CsvRegistryStream]:
+        return [self._stream]

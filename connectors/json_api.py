@@ -1,0 +1,259 @@
+"""JSON API registries: page through an endpoint, map each record to a Listing.
+
+    {"url": "https://registry.example/api/associations",
+     "records_path": "data.items",            # the list of records (or one object)
+     "pagination": {"type": "cursor", "cursor_path": "meta.next", "param": "after"},
+     "page_size": 100,
+     "params": {"status": "active"},
+     "mapping": {...}}                       # connectors.mapping.FieldMapping
+
+A Checkpoint follows every page with the paginator's state (where the next request
+starts), so a resumed run reads no page twice; the last one is {} and the next run
+starts over. A body that is not JSON is fatal; a record that cannot be mapped is
+Rejected and the run goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connectors.contract import Checkpoint, Emitted, Fetcher, Rejected, State
+from connectors.errors import FatalError, SkippableRecord
+from connectors.mapping import FieldMapping, apply, external_id, lookup
+from connectors.pagination import (
+    CursorPaginator,
+    OffsetPaginator,
+    PageNumberPaginator,
+    Paginator,
+    SinglePage,
+)
+from schema.models import Listing
+from schema.taxonomy import EntityType
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PagePagination(_Config):
+    type: Literal["page"]
+    param: str = "page"
+    start: int = Field(default=1, ge=0)
+    size_param: str | None = "per_page"
+
+
+class OffsetPagination(_Config):
+    type: Literal["offset"]
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+
+
+class CursorPagination(_Config):
+    type: Literal["cursor"]
+    cursor_path: str = Field(min_length=1, description="dotted path of the next cursor")
+    param: str = "cursor"
+    size_param: str | None = None
+
+
+class NoPagination(_Config):
+    type: Literal["none"] = "none"
+
+
+Pagination = Annotated[
+    PagePagination | OffsetPagination | CursorPagination | NoPagination,
+    Field(discriminator="type"),
+]
+
+
+def http_url(value: str) -> str:
+    """A config validator: an absolute http(s) URL (the fetcher guards the address)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL")
+    return value
+
+
+class JsonApiConfig(_Config):
+    url: str
+    records_path: str = Field(
+        default="", description="dotted path to the records; empty: the whole document"
+    )
+    pagination: Pagination = NoPagination()
+    page_size: int = Field(default=100, ge=1, le=10_000)
+    params: dict[str, str] = Field(default_factory=dict, description="extra query parameters")
+    mapping: FieldMapping
+    stream: str = Field(default="records", min_length=1, max_length=60)
+
+    _url = field_validator("url")(http_url)
+
+    def paginator(self) -> Paginator:
+        p = self.pagination
+        if isinstance(p, PagePagination):
+            return PageNumberPaginator(
+                param=p.param, start=p.start, size_param=p.size_param, page_size=self.page_size
+            )
+        if isinstance(p, OffsetPagination):
+            return OffsetPaginator(
+                offset_param=p.offset_param, limit_param=p.limit_param, page_size=self.page_size
+            )
+        if isinstance(p, CursorPagination):
+            return CursorPaginator(
+                cursor_path=p.cursor_path,
+                param=p.param,
+                size_param=p.size_param,
+                page_size=self.page_size,
+            )
+        return SinglePage()
+
+
+def with_query(url: str, params: Mapping[str, str]) -> str:
+    """`url` with `params` added to its query string (ours win over same-named ones)."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    query.update(params)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+_MISSING: Any = object()
+
+
+def _walk(document: Any, path: str) -> Any:
+    value = document
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return _MISSING
+    return value
+
+
+def records_in(document: Any, path: str, url: str, *, first_page: bool) -> list[Any]:
+    """The records of one response: a list, or a single object as one record."""
+    found = _walk(document, path) if path else document
+    if found is _MISSING:
+        if first_page:
+            # On the first page this is a wrong records_path, not the end of the data.
+            raise FatalError(f"{url}: the response has nothing at records_path {path!r}")
+        return []
+    if found is None:
+        return []
+    if isinstance(found, list):
+        return found
+    if isinstance(found, dict):
+        return [found]
+    raise FatalError(
+        f"{url}: records_path {path or '(document)'!r} holds a {type(found).__name__}, "
+        "not a list or an object"
+    )
+
+
+def to_emitted(
+    mapping: FieldMapping, source_id: str, record: Any, *, read_from: str, where: str
+) -> Listing | Rejected:
+    """A Listing for one raw record, or Rejected with the reason (`where` locates it)."""
+    if not isinstance(record, Mapping):
+        return Rejected(f"{where}: a record is not an object", raw=record)
+    try:
+        ext = external_id(mapping, record)
+    except SkippableRecord as error:
+        return Rejected(f"{where}: {error.reason}", raw=record)
+    try:
+        own_url = lookup(record, mapping.url) if mapping.url else None
+        return Listing(
+            entity=mapping.entity,
+            source_id=source_id,
+            external_id=ext,
+            payload=apply(mapping, record),
+            # Provenance points at the record's own page when the source has one,
+            # else at the document it was read from.
+            url=own_url.strip() if isinstance(own_url, str) and own_url.strip() else read_from,
+        )
+    except SkippableRecord as error:
+        return Rejected(f"{where}: {error.reason}", external_id=ext, raw=record)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        return Rejected(f"{where}: {problems}", external_id=ext, raw=record)
+
+
+def _record_id(mapping: FieldMapping, record: Any) -> str:
+    if isinstance(record, Mapping):
+        try:
+            return external_id(mapping, record)
+        except SkippableRecord:
+            pass
+    # No usable id: the record's content stands in for it in loop detection.
+    canonical = orjson.dumps(record, option=orjson.OPT_SORT_KEYS, default=str)
+    return "#" + hashlib.sha256(canonical).hexdigest()[:16]
+
+
+class JsonApiStream:
+    def __init__(self, config: JsonApiConfig, fetcher: Fetcher, source_id: str) -> None:
+        self._config = config
+        self._fetcher = fetcher
+        self._source_id = source_id
+
+    @property
+    def name(self) -> str:
+        return self._config.stream
+
+    @property
+    def entity(self) -> EntityType:
+        return self._config.mapping.entity
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        key = self._config.mapping.external_id
+        return (key,) if isinstance(key, str) else tuple(key)
+
+    @property
+    def replication_key(self) -> str | None:
+        return None
+
+    async def records(self, state: State | None) -> AsyncIterator[Emitted]:
+        config = self._config
+        paginator = config.paginator()
+        params: dict[str, str] | None = paginator.start(state)
+        # From the start, a first page without records_path means a wrong path; a
+        # resumed run may begin past the end, where some APIs drop the key.
+        first_page = not state
+        while params is not None:
+            url = with_query(config.url, {**config.params, **params})
+            fetched = await self._fetcher.get(url)
+            document = _parse(fetched.body, url)
+            records = records_in(document, config.records_path, url, first_page=first_page)
+            ids = [_record_id(config.mapping, record) for record in records]
+            # Before yielding: a looping page raises here and none of it is emitted twice.
+            params = paginator.next_params(document, ids)
+            for index, record in enumerate(records):
+                yield to_emitted(
+                    config.mapping,
+                    self._source_id,
+                    record,
+                    read_from=fetched.url,
+                    where=f"{url} record {index}",
+                )
+            yield Checkpoint(paginator.state)
+            first_page = False
+
+
+def _parse(body: bytes, url: str) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise FatalError(f"{url}: the response is not JSON ({error})") from None
+
+
+class JsonApiConnector:
+    def __init__(self, config: JsonApiConfig, fetcher: Fetcher, source_id: str) -> None:
+        self._stream = JsonApiStream(config, fetcher, source_id)
+
+    def streams(self) -> Sequence[JsonApiStream]:
+        return [self._stream]
