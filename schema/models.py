@@ -175,7 +175,7 @@ class EventData(Strict):
     def _iana_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory
             raise ValueError(
                 f"{value!r} is not an IANA time zone such as 'Europe/Moscow'"
             ) from None

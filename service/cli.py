@@ -1,4 +1,4 @@
-"""The `guildgraph` command: serve, demo load, schema export."""
+"""The `guildgraph` command: serve, demo load, schema export, sources, sync."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from schema import export_sdl
+from service import cli_sync
 from service.app import create_app
 from service.demo import load_demo
 from service.settings import Settings
@@ -72,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
         "export", help="write the SDL"
     )
     export.add_argument("--output", type=Path, default=SCHEMA_FILE)
+    cli_sync.add_commands(commands)
     return root
 
 
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     if args.command == "serve":
         return _serve(settings, args)
+    if args.command in ("sources", "sync"):
+        return asyncio.run(cli_sync.run_command(settings, args))
     return asyncio.run(_demo_load(settings))
 
 

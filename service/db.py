@@ -14,6 +14,8 @@ COMMUNITIES = "communities"
 EVENTS = "events"
 STANDARDS = "standards"
 LISTINGS = "listings"
+SOURCES = "sources"
+SYNC_RUNS = "sync_runs"
 
 _LOCALIZED = {
     "bsonType": "object",
@@ -107,6 +109,33 @@ VALIDATORS: dict[str, dict[str, Any]] = {
             "parties": _IDS,
         },
     },
+    SOURCES: {
+        "bsonType": "object",
+        "required": ["name", "family", "kind", "config", "enabled", "priority", "created_at"],
+        "properties": {
+            "family": {"enum": ["association", "cluster", "platform", "partner"]},
+            "kind": {"bsonType": "string"},
+            "config": {"bsonType": "object"},
+            "enabled": {"bsonType": "bool"},
+        },
+    },
+    SYNC_RUNS: {
+        "bsonType": "object",
+        "required": ["source_id", "status", "mode", "trigger", "created_at", "counts"],
+        "properties": {
+            "status": {
+                "enum": [
+                    "queued",
+                    "running",
+                    "succeeded",
+                    "partially_succeeded",
+                    "failed",
+                    "cancelled",
+                ]
+            },
+            "mode": {"enum": ["incremental", "full"]},
+        },
+    },
     LISTINGS: {
         "bsonType": "object",
         "required": [
@@ -124,7 +153,7 @@ VALIDATORS: dict[str, dict[str, Any]] = {
             "entity_id": {"bsonType": "objectId"},
             "hash": {"bsonType": "string"},
             "rejected": {"bsonType": "object", "required": ["payload", "hash", "errors"]},
-            "state": {"enum": ["applied", "rejected"]},
+            "state": {"enum": ["applied", "rejected", "withdrawn"]},
             "received_at": {"bsonType": "date"},
         },
     },
@@ -167,6 +196,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         _ix(("code_key", ASCENDING)),
         _ix(("filter_terms", ASCENDING), ("keys.code", ASCENDING)),
         _ix(("search_terms", ASCENDING)),
+    ],
+    SYNC_RUNS: [
+        _ix(("source_id", ASCENDING), ("created_at", ASCENDING)),
+        _ix(("status", ASCENDING)),
     ],
     LISTINGS: [
         _ix(("source_id", ASCENDING), ("external_id", ASCENDING), unique=True),

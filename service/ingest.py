@@ -125,9 +125,17 @@ def validate(listing: Listing) -> tuple[EntityData | None, list[FieldError]]:
 
 
 async def ingest(
-    db: Database, listings: Sequence[Listing], *, now: datetime | None = None
+    db: Database,
+    listings: Sequence[Listing],
+    *,
+    now: datetime | None = None,
+    seen_epoch: str | None = None,
 ) -> list[IngestResult]:
-    """Store, normalize and upsert a batch; one result per listing, in order."""
+    """Store, normalize and upsert a batch; one result per listing, in order.
+
+    `seen_epoch` marks every listing of the batch as present in that full pass of
+    its source, so the pass can withdraw what the source no longer has.
+    """
     now = now or datetime.now(UTC)
     items = [_Item(i, lst, content_hash(lst.payload)) for i, lst in enumerate(listings)]
     results: list[IngestResult | None] = [None] * len(items)
@@ -175,7 +183,43 @@ async def ingest(
         results[item.index] = _result(item, outcome, item.entity_id)
 
     await _resolve_waiting(db, to_apply, now)
+    if seen_epoch is not None:
+        await _mark_seen(db, [i.key for i in items], seen_epoch)
     return [r for r in results if r is not None]
+
+
+async def _mark_seen(db: Database, keys: list[tuple[str, str]], epoch: str) -> None:
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for source_id, external_id in keys:
+        by_source[source_id].append(external_id)
+    for source_id, external_ids in by_source.items():
+        await db[LISTINGS].update_many(
+            {"source_id": source_id, "external_id": {"$in": external_ids}},
+            {"$set": {"seen_epoch": epoch}},
+        )
+
+
+async def keep_unusable(
+    db: Database,
+    entity: EntityType,
+    source_id: str,
+    rejected: Sequence[tuple[str | None, str, Any]],
+) -> None:
+    """Keep records a connector could not turn into a listing: (external id, reason, raw).
+
+    They are stored as rejected listings so an admin sees them beside the others; a
+    record without an id is keyed by its content.
+    """
+    items = []
+    for external_id, reason, raw in rejected:
+        payload = raw if isinstance(raw, dict) else {"raw": raw}
+        key = external_id or f"unkeyed:{content_hash(payload)[:24]}"
+        listing = Listing(
+            entity=entity, source_id=source_id, external_id=key[:200], payload=payload
+        )
+        item = _Item(0, listing, content_hash(payload), errors=[FieldError("record", reason)])
+        items.append(item)
+    await _keep_rejected(db, items, datetime.now(UTC))
 
 
 def _result(item: _Item, outcome: Outcome, entity_id: object) -> IngestResult:

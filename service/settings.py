@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=2000, ge=50)
     embedded_start_timeout_s: float = Field(default=30.0, gt=0)
+    # Outbound fetches refuse private and loopback addresses unless listed here
+    # (JSON list of CIDRs), and local files outside these directories.
+    fetch_allowed_networks: list[str] = Field(default_factory=list)
+    fetch_file_roots: list[Path] = Field(default_factory=list)
 
     @property
     def introspection_enabled(self) -> bool:

@@ -263,3 +263,20 @@ def test_listing_fetched_at_defaults_to_now_in_utc() -> None:
     item = Listing(entity="event", source_id="acme", external_id="x", payload={})
     assert item.fetched_at.tzinfo is not None
     assert before <= item.fetched_at <= datetime.now(UTC)
+
+
+def test_a_zone_directory_name_is_refused_with_a_message() -> None:
+    from pydantic import ValidationError
+
+    from schema.models import EventData
+
+    with pytest.raises(ValidationError, match="is not an IANA time zone"):
+        EventData.model_validate(
+            {
+                "title": {"en": "x"},
+                "format": "meetup",
+                "starts_at": "2026-01-01T10:00:00",
+                "timezone": "Europe",
+                "attendance_mode": "online",
+            }
+        )

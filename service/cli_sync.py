@@ -1,0 +1,136 @@
+"""`guildgraph sources ...` and `guildgraph sync SOURCE [--full]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from connectors.http import FetchPolicy, SafeFetcher
+from service.settings import Settings
+from service.sources import (
+    SourceError,
+    SourceSpec,
+    add_source,
+    get_source,
+    list_sources,
+    set_enabled,
+)
+from service.storage import open_storage
+from service.sync import Mode, RunStatus, run_sync
+from service.sync import Progress as RunProgress
+
+console = Console(stderr=True)
+
+
+def add_commands(commands: Any) -> None:
+    sources = commands.add_parser("sources", help="register and inspect sources")
+    actions = sources.add_subparsers(dest="sources_command", required=True)
+    add = actions.add_parser("add", help="register a source from a JSON file")
+    add.add_argument("file", type=Path, help="id, name, family, kind, config, schedule, ...")
+    actions.add_parser("list", help="every source with its last run")
+    for name, text in (("show", "one source"), ("disable", "stop syncing a source")):
+        actions.add_parser(name, help=text).add_argument("source_id")
+    sync = commands.add_parser("sync", help="run one sync of a source now")
+    sync.add_argument("source_id")
+    sync.add_argument("--full", action="store_true", help="full refresh (withdraws what is gone)")
+
+
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    return FetchPolicy(
+        allowed_networks=settings.fetch_allowed_networks,
+        allow_file_roots=[str(p.resolve()) for p in settings.fetch_file_roots],
+    )
+
+
+async def run_command(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        if args.command == "sync":
+            return await _sync(
+                settings, args.source_id, Mode.FULL if args.full else Mode.INCREMENTAL
+            )
+        return await _sources(settings, args)
+    except SourceError as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+
+
+async def _sources(settings: Settings, args: argparse.Namespace) -> int:
+    if args.sources_command == "add":
+        try:
+            spec = SourceSpec.model_validate(json.loads(args.file.read_text(encoding="utf-8")))
+        except (ValidationError, json.JSONDecodeError, OSError) as error:
+            console.print(f"[red]invalid source {args.file}:[/red]\n{error}")
+            return 2
+    async with open_storage(settings) as storage:
+        if args.sources_command == "add":
+            await add_source(storage.db, spec)
+            console.print(f"registered [bold]{spec.id}[/bold] ({spec.kind})")
+        elif args.sources_command == "list":
+            table = Table("id", "name", "family", "kind", "enabled", "schedule")
+            for source in await list_sources(storage.db):
+                table.add_row(
+                    source["_id"],
+                    source["name"],
+                    source["family"],
+                    source["kind"],
+                    "yes" if source["enabled"] else "no",
+                    source.get("schedule") or "-",
+                )
+            Console().print(table)
+        elif args.sources_command == "show":
+            source = await get_source(storage.db, args.source_id)
+            Console().print_json(json.dumps(source, default=str, ensure_ascii=False))
+        else:
+            await set_enabled(storage.db, args.source_id, False)
+            console.print(f"disabled [bold]{args.source_id}[/bold]")
+    return 0
+
+
+async def _sync(settings: Settings, source_id: str, mode: Mode) -> int:
+    async with open_storage(settings) as storage, SafeFetcher(fetch_policy(settings)) as fetcher:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.fields[records]} records"),
+            TextColumn("{task.fields[rate]:.0f}/s"),
+            TextColumn("{task.fields[checkpoints]} checkpoints"),
+            TextColumn("{task.fields[rejected]} rejected"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task(source_id, records=0, rate=0.0, checkpoints=0, rejected=0)
+
+            def watch(progress: RunProgress) -> None:
+                bar.update(
+                    task,
+                    records=progress.counts.fetched,
+                    rate=progress.records_per_s,
+                    checkpoints=progress.checkpoints,
+                    rejected=progress.counts.rejected,
+                )
+
+            run = await run_sync(storage.db, source_id, fetcher, mode=mode, watch=watch)
+    _summary(run)
+    return 0 if run["status"] != RunStatus.FAILED else 1
+
+
+def _summary(run: dict[str, Any]) -> None:
+    table = Table(title=f"{run['source_id']}: {run['status']} ({run['mode']})")
+    for name in ("fetched", "created", "updated", "unchanged", "rejected", "withdrawn"):
+        table.add_column(name, justify="right")
+    counts = run["counts"]
+    table.add_row(
+        *(
+            str(counts[name])
+            for name in ("fetched", "created", "updated", "unchanged", "rejected", "withdrawn")
+        )
+    )
+    Console().print(table)
+    for error in run.get("errors", [])[:10]:
+        console.print(f"  [yellow]{error['where']}[/yellow]: {error['message']}")

@@ -1,0 +1,210 @@
+"""The sync engine: runs, checkpoints, resume, full-refresh withdrawal, failures."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from connectors.http import FetchPolicy, SafeFetcher
+from service.db import COMMUNITIES, LISTINGS, Database
+from service.sources import SourceError, SourceSpec, add_source, get_source
+from service.sync import Mode, RunStatus, run_sync
+from tests.connectors.loopback import Loopback, loopback_server
+
+MAPPING = {
+    "entity": "community",
+    "external_id": "ogrn",
+    "fields": {
+        "name.ru": "name",
+        "kind": {"value": "national"},
+        "form": {"source": "opf", "values": {"АНО": "association", "НП": "association"}},
+        "countries": {"value": ["RU"]},
+        "identifiers.ogrn": "ogrn",
+    },
+}
+
+
+@dataclass
+class Registry:
+    """A paginated JSON registry whose content and failures a test controls."""
+
+    records: list[dict[str, str]] = field(
+        default_factory=lambda: [
+            {"ogrn": f"10277000{i:05d}", "name": f"Ассоциация номер {i}", "opf": "АНО"}
+            for i in range(1, 11)
+        ]
+    )
+    fail_pages: set[int] = field(default_factory=set)
+    page_size: int = 3
+
+    def handle(self, request: Request) -> Response:
+        page = int(request.query_params.get("page", "1"))
+        if page in self.fail_pages:
+            return Response("unavailable", status_code=503)
+        start = (page - 1) * self.page_size
+        return JSONResponse({"items": self.records[start : start + self.page_size]})
+
+
+@pytest.fixture
+async def registry() -> AsyncIterator[tuple[Registry, Loopback]]:
+    source = Registry()
+    async with loopback_server({"/registry": source.handle}) as server:
+        yield source, server
+
+
+@pytest.fixture
+async def fetcher() -> AsyncIterator[SafeFetcher]:
+    policy = FetchPolicy(
+        allowed_networks=["127.0.0.1/32"], per_host_rate=None, max_attempts=2, backoff_base=0.001
+    )
+    async with SafeFetcher(policy) as safe:
+        yield safe
+
+
+async def _register(db: Database, server: Loopback) -> None:
+    spec = SourceSpec(
+        id="nko-registry",
+        name="Реестр НКО",
+        family="association",
+        kind="json_api",
+        config={
+            "url": server.url("/registry"),
+            "records_path": "items",
+            "page_size": 3,
+            "pagination": {"type": "page", "param": "page", "size_param": "per_page"},
+            "mapping": MAPPING,
+        },
+    )
+    await add_source(db, spec)
+
+
+async def _names(db: Database) -> set[str]:
+    return {doc["name"]["ru"] async for doc in db[COMMUNITIES].find({}, {"name": 1})}
+
+
+async def test_a_run_brings_every_record_in_with_provenance(
+    db: Database, registry: tuple[Registry, Loopback], fetcher: SafeFetcher
+) -> None:
+    source, server = registry
+    await _register(db, server)
+
+    run = await run_sync(db, "nko-registry", fetcher, mode=Mode.FULL)
+
+    assert run["status"] == RunStatus.SUCCEEDED
+    assert run["counts"]["fetched"] == 10
+    assert run["counts"]["created"] == 10
+    assert await _names(db) == {r["name"] for r in source.records}
+    doc = await db[COMMUNITIES].find_one({"name.ru": "Ассоциация номер 1"})
+    assert doc is not None
+    assert [s["source_id"] for s in doc["sources"]] == ["nko-registry"]
+
+    again = await run_sync(db, "nko-registry", fetcher, mode=Mode.FULL)
+    assert again["counts"]["unchanged"] == 10
+    assert again["counts"]["created"] == again["counts"]["updated"] == 0
+
+
+async def test_full_refresh_withdraws_what_the_source_dropped(
+    db: Database, registry: tuple[Registry, Loopback], fetcher: SafeFetcher
+) -> None:
+    source, server = registry
+    await _register(db, server)
+    await run_sync(db, "nko-registry", fetcher, mode=Mode.FULL)
+    dropped = source.records.pop(4)
+
+    run = await run_sync(db, "nko-registry", fetcher, mode=Mode.FULL)
+
+    assert run["counts"]["withdrawn"] == 1
+    assert dropped["name"] not in await _names(db)
+    assert len(await _names(db)) == 9
+    listing = await db[LISTINGS].find_one({"external_id": dropped["ogrn"]})
+    assert listing is not None
+    assert listing["state"] == "withdrawn"
+
+
+async def test_a_failed_run_keeps_the_last_good_data_and_withdraws_nothing(
+    db: Database, registry: tuple[Registry, Loopback], fetcher: SafeFetcher
+) -> None:
+    source, server = registry
+    await _register(db, server)
+    await run_sync(db, "nko-registry", fetcher, mode=Mode.FULL)
+    before = await _names(db)
+    source.records = source.records[:2]
+    source.fail_pages = {1}
+
+    run = await run_sync(db, "nko-registry", fetcher, mode=Mode.FULL)
+
+    assert run["status"] == RunStatus.FAILED
+    assert run["counts"]["withdrawn"] == 0
+    assert "RetriableError" in run["errors"][0]["message"]
+    assert await _names(db) == before
+
+
+async def test_an_interrupted_run_resumes_from_its_last_checkpoint(
+    db: Database, registry: tuple[Registry, Loopback], fetcher: SafeFetcher
+) -> None:
+    source, server = registry
+    await _register(db, server)
+    source.fail_pages = {3}
+
+    failed = await run_sync(db, "nko-registry", fetcher, mode=Mode.FULL)
+    assert failed["status"] == RunStatus.FAILED
+    assert failed["counts"]["created"] == 6
+    stored = (await get_source(db, "nko-registry"))["sync"]["streams"]
+    assert next(iter(stored.values()))["state"] == {"page": 3}
+
+    source.fail_pages = set()
+    requested_before = len(server.seen["/registry"])
+    resumed = await run_sync(db, "nko-registry", fetcher, mode=Mode.FULL)
+
+    assert resumed["status"] == RunStatus.SUCCEEDED
+    pages = [r.query_params.get("page") for r in server.seen["/registry"][requested_before:]]
+    assert "1" not in pages
+    assert "2" not in pages
+    assert resumed["counts"]["created"] == 4
+    assert await _names(db) == {r["name"] for r in source.records}
+    assert await db[COMMUNITIES].count_documents({}) == 10
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"kind": "ftp"}, "kind: unknown connector kind 'ftp'"),
+        ({"schedule": "every day"}, "'every day' is not a cron expression"),
+        (
+            {
+                "config": {
+                    "url": "https://x.example/r",
+                    "mapping": {**MAPPING, "fields": {"nme": "n"}},
+                }
+            },
+            "fields.nme: unknown field 'nme'",
+        ),
+        ({"id": "Bad Id"}, "String should match pattern"),
+    ],
+)
+def test_bad_source_specs_name_what_is_wrong(change: dict[str, Any], message: str) -> None:
+    given: dict[str, Any] = {
+        "id": "ok",
+        "name": "ok",
+        "family": "association",
+        "kind": "json_api",
+        "config": {"url": "https://x.example/r", "records_path": "items", "mapping": MAPPING},
+        **change,
+    }
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SourceSpec.model_validate(given)
+
+
+async def test_a_source_id_is_registered_once(
+    db: Database, registry: tuple[Registry, Loopback]
+) -> None:
+    _, server = registry
+    await _register(db, server)
+    with pytest.raises(SourceError, match="already exists"):
+        await _register(db, server)
