@@ -234,6 +234,12 @@ class Listing(Strict):
     payload: dict[str, Any]
     url: str | None = None
     fetched_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # Hard keys the source knows for this record beyond its payload, as
+    # "scheme:value" (an iCalendar UID, a platform's group id): records of different
+    # sources sharing one are the same entity.
+    match_keys: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*:.+$", max_length=300)]] = (
+        Field(default_factory=list, max_length=20)
+    )
 
 
 class Provenance(Strict):

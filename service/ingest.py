@@ -34,7 +34,7 @@ from pymongo.errors import BulkWriteError
 
 from schema.models import ENTITY_DATA, CommunityData, EventData, Listing, StandardData
 from schema.taxonomy import EntityType
-from service import normalize
+from service import matching, normalize
 from service.db import COMMUNITIES, EVENTS, LISTINGS, STANDARDS, Database
 from service.filter_terms import filter_terms, term
 
@@ -87,6 +87,7 @@ class _Item:
     entity_id: ObjectId | None = None
     waiting_for: list[str] = field(default_factory=list)
     organizers: list[ObjectId] = field(default_factory=list)
+    match_keys: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> EntityData:
@@ -290,9 +291,7 @@ async def _keep_rejected(db: Database, items: list[_Item], now: datetime) -> Non
 async def _apply(db: Database, items: list[_Item], now: datetime) -> None:
     if not items:
         return
-    for item in items:
-        known = item.existing.get("entity_id") if item.existing else None
-        item.entity_id = known or entity_id_for(item.listing.source_id, item.listing.external_id)
+    await _assign_entities(db, items)
     refs = await _references(db, items)
     previous_organizers = await _previous_organizers(db, items)
     for entity in (EntityType.COMMUNITY, EntityType.STANDARD, EntityType.EVENT):
@@ -301,6 +300,27 @@ async def _apply(db: Database, items: list[_Item], now: datetime) -> None:
             await _write_entities(db, entity, group, refs, now)
     await _record_applied(db, items, now)
     await _refresh_last_event(db, items, previous_organizers)
+
+
+async def _assign_entities(db: Database, items: list[_Item]) -> None:
+    """Which entity each listing feeds: its own, one another source feeds, or a new one."""
+    for item in items:
+        item.match_keys = matching.match_keys(item.listing, item.valid)
+    for entity in matching.ENTITY_ORDER:
+        group = [i for i in items if i.listing.entity is entity]
+        new = [i for i in group if not (i.existing and i.existing.get("entity_id"))]
+        keys = sorted({key for item in new for key in item.match_keys})
+        holders = await matching.find_entities(db, COLLECTION[entity], keys)
+        for item in group:
+            known = item.existing.get("entity_id") if item.existing else None
+            source_id = item.listing.source_id
+            matched = matching.pick(holders, item.match_keys, source_id)
+            item.entity_id = known or matched or entity_id_for(source_id, item.listing.external_id)
+            # Later listings of this batch from other sources with the same key join it.
+            for key in item.match_keys:
+                holders.setdefault(key, []).insert(
+                    0, matching.Holder(item.entity_id, frozenset({source_id}))
+                )
 
 
 def entity_id_for(source_id: str, external_id: str) -> ObjectId:
@@ -392,7 +412,7 @@ async def _write_entities(
             {r for r in normalize.references(item.valid) if r not in source_refs}
         )
         fields = _FIELDS[entity](item.valid, source_refs, item.id, now)
-        fields["filter_terms"] = filter_terms(fields)
+        fields["filter_terms"] = filter_terms(fields) + matching.as_terms(item.match_keys)
         item.organizers = fields.get("organizers", [])
         update = {
             **_literal(fields),
@@ -400,6 +420,24 @@ async def _write_entities(
             "created_at": {"$ifNull": ["$created_at", {"$literal": now}]},
             "slug": {"$ifNull": ["$slug", {"$literal": slugs[item.id]}]},
             "sources": _with_provenance(item.listing),
+            # Hard keys other sources contributed stay findable after this write.
+            "filter_terms": {
+                "$setUnion": [
+                    {"$literal": fields["filter_terms"]},
+                    {
+                        "$filter": {
+                            "input": {"$ifNull": ["$filter_terms", []]},
+                            "as": "t",
+                            "cond": {
+                                "$eq": [
+                                    {"$substrCP": ["$$t", 0, len(matching.PREFIX)]},
+                                    matching.PREFIX,
+                                ]
+                            },
+                        }
+                    },
+                ]
+            },
         }
         if entity is EntityType.COMMUNITY:
             # Maintained from the community's events, never from its own listing.

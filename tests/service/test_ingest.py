@@ -141,7 +141,16 @@ async def test_unknown_sizes_sort_after_known_ones(db: Database) -> None:
     del unknown["member_count"], unknown["founded_year"]
     batch = [
         listing(unknown, "unknown"),
-        listing(community(name={"en": "Empty"}, member_count=0, founded_year=2100), "empty"),
+        # Another website: the same one would make both the same community (matching).
+        listing(
+            community(
+                name={"en": "Empty"},
+                member_count=0,
+                founded_year=2100,
+                website="https://empty.example",
+            ),
+            "empty",
+        ),
     ]
     results = await ingest(db, batch, now=NOW)
     none, empty = [await _entity(db, COMMUNITIES, r) for r in results]
@@ -432,7 +441,8 @@ async def test_same_external_id_in_two_sources_is_two_entities(db: Database) -> 
         db,
         [
             listing(community(), "x1", source_id="acme"),
-            listing(community(), "x1", source_id="beta"),
+            # No shared hard key (another website): only the external id is alike.
+            listing(community(website="https://beta.example"), "x1", source_id="beta"),
         ],
         now=NOW,
     )
