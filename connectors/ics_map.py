@@ -86,6 +86,9 @@ def to_listing(
         payload=payload,
         url=occurrence.url,
         fetched_at=fetched_at,
+        # The UID (plus recurrence id) names the occurrence in every feed that carries
+        # it: the same meetup exported by two groups is one event.
+        match_keys=[f"ics-uid:{occurrence.external_id}"],
     )
     return Mapped(listing, fingerprint(occurrence, payload))
 
