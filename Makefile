@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench schema install clean
+.PHONY: run test check bench bench-ingest schema install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -32,6 +32,9 @@ schema: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_api.py
+
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/bench_ingest.py
 
 clean:
 	rm -rf $(VENV) data
