@@ -35,6 +35,7 @@ from connectors.contract import Checkpoint, Emitted, Fetcher, Rejected, State
 from connectors.errors import FatalError, SkippableRecord
 from connectors.mapping import FieldMapping, apply, external_id, lookup
 from connectors.singer import to_listing
+from connectors.urls import source_url
 from schema.models import Identifier, Listing
 from schema.taxonomy import INDUSTRIES, EntityType, OrganizationForm
 
@@ -83,7 +84,9 @@ class MembersRule(BaseModel):
 class ClusterRegistryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: str = Field(pattern=r"^https?://", description="the registry document")
+    url: str = Field(description="the registry document: http(s) or file:// (local source)")
+
+    _url = field_validator("url")(source_url)
     format: Literal["geojson", "records"] = "geojson"
     records_path: str | None = Field(
         default=None, description="records: dotted path of the list; none = the whole document"

@@ -31,8 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.contract import Checkpoint, Emitted, Fetcher, Rejected, State, StreamedBody
 from connectors.errors import FatalError
-from connectors.json_api import http_url, to_emitted  # steps both connectors share
+from connectors.json_api import to_emitted  # steps both connectors share
 from connectors.mapping import FieldMapping
+from connectors.urls import source_url
 from schema.models import Listing
 from schema.taxonomy import EntityType
 
@@ -367,7 +368,7 @@ class CsvRegistryConfig(BaseModel):
     checkpoint_every: int = Field(default=1000, ge=1, description="rows between checkpoints")
     stream: str = Field(default="registry", min_length=1, max_length=60)
 
-    _url = field_validator("url")(http_url)
+    _url = field_validator("url")(source_url)
 
     @field_validator("encoding")
     @classmethod

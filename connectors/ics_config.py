@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.ics_zones import is_iana
+from connectors.urls import source_url
 from schema.taxonomy import EventFormat, Lang
-
-_HTTP_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
 Word = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -38,7 +36,7 @@ class FormatRule(BaseModel):
 class IcsFeedConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: str = Field(description="the feed's http(s) address")
+    url: str = Field(description="the feed: http(s), or file:// for a local source")
     window_days_back: int = Field(default=30, ge=0, le=3650)
     window_days_ahead: int = Field(default=365, ge=1, le=3650)
     default_format: EventFormat = EventFormat.MEETUP
@@ -59,12 +57,7 @@ class IcsFeedConfig(BaseModel):
     )
     checkpoint_every: int = Field(default=1000, ge=1, description="listings between checkpoints")
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not _HTTP_URL.match(value):
-            raise ValueError("must be an absolute http(s) URL")
-        return value
+    _url = field_validator("url")(source_url)
 
     @field_validator("default_timezone")
     @classmethod

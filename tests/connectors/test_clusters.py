@@ -281,7 +281,7 @@ def test_inn_control_digits(value: str, valid: bool) -> None:
         ({"mapping": {**GEOJSON_MAPPING, "entity": "event", "fields": {}}}, "mapping"),
         ({"members": {"identifiers": {"ИНН": "inn"}}}, "members.identifiers"),
         ({"format": "shapefile"}, "format"),
-        ({"url": "file:///etc/passwd"}, "url"),
+        ({"url": "ftp://registry.example/clusters.json"}, "url"),
     ],
 )
 def test_bad_configuration_names_the_field(change: dict[str, Any], field: str) -> None:
