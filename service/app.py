@@ -18,6 +18,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from schema import SchemaLimits, build_schema
 from service.db import Database
 from service.demo import load_demo_if_empty
+from service.demo_sources import sync_demo_sources
 from service.http import GraphQLEndpoint
 from service.metrics import Metrics
 from service.settings import Settings
@@ -74,6 +75,10 @@ def create_app(
             storage = opened
             if load_demo:
                 await load_demo_if_empty(opened.db)
+                for run in await sync_demo_sources(opened.db):
+                    logger.info(
+                        "demo source %s: %s %s", run["source_id"], run["status"], run["counts"]
+                    )
             logger.info("guildgraph ready on database %r", settings.database)
             try:
                 yield

@@ -15,6 +15,7 @@ from schema import export_sdl
 from service import cli_sync
 from service.app import create_app
 from service.demo import load_demo
+from service.demo_sources import sync_demo_sources
 from service.settings import Settings
 from service.storage import open_storage
 
@@ -38,6 +39,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 async def _demo_load(settings: Settings) -> int:
     async with open_storage(settings) as storage:
         results = await load_demo(storage.db)
+        for run in await sync_demo_sources(storage.db):
+            print(f"source {run['source_id']:<24} {run['status']:<20} {run['counts']}")
     counts = Counter((r.entity.value, r.outcome.value) for r in results)
     for (entity, outcome), count in sorted(counts.items()):
         print(f"{entity:<10} {outcome:<10} {count}")

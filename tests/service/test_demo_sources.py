@@ -1,0 +1,31 @@
+"""The bundled demo sources: one per family, through the real connectors, matched by keys."""
+
+from __future__ import annotations
+
+from service.db import COMMUNITIES, EVENTS, Database
+from service.demo import load_demo
+from service.demo_sources import demo_specs, sync_demo_sources
+
+
+def test_there_is_one_demo_source_per_connector_family() -> None:
+    assert {spec.family.value for spec in demo_specs()} == {"association", "cluster", "platform"}
+    assert all(spec.config["url"].startswith("file://") for spec in demo_specs())
+
+
+async def test_demo_sources_sync_and_merge_with_the_demo_dataset(db: Database) -> None:
+    await load_demo(db)
+
+    runs = await sync_demo_sources(db)
+
+    assert [run["status"] for run in runs] == ["succeeded"] * 3
+    assert all(run["counts"]["fetched"] > 0 for run in runs)
+    ari = await db[COMMUNITIES].find_one({"name.ru": "Ассоциация развития интернета"})
+    assert ari is not None
+    assert {s["source_id"] for s in ari["sources"]} == {"demo", "demo-nko-registry"}
+    cluster = await db[COMMUNITIES].find_one({"website_domain": "medcluster-nsk.ru"})
+    assert cluster is not None
+    assert {s["source_id"] for s in cluster["sources"]} == {"demo", "demo-cluster-registry"}
+    assert await db[EVENTS].count_documents({"sources.source_id": "demo-ekb-meetups"}) > 5
+
+    again = await sync_demo_sources(db)
+    assert [run["counts"]["fetched"] for run in again] == [0, 0, 0]  # unchanged files: 304
