@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     if args.command == "serve":
         return _serve(settings, args)
-    if args.command in ("sources", "sync"):
+    if args.command in ("sources", "sync", "runs"):
         return asyncio.run(cli_sync.run_command(settings, args))
     return asyncio.run(_demo_load(settings))
 

@@ -23,7 +23,7 @@ from service.sources import (
     set_enabled,
 )
 from service.storage import open_storage
-from service.sync import Mode, RunStatus, run_sync
+from service.sync import Mode, RunStatus, recent_runs, run_sync
 from service.sync import Progress as RunProgress
 
 console = Console(stderr=True)
@@ -37,6 +37,9 @@ def add_commands(commands: Any) -> None:
     actions.add_parser("list", help="every source with its last run")
     for name, text in (("show", "one source"), ("disable", "stop syncing a source")):
         actions.add_parser(name, help=text).add_argument("source_id")
+    runs = commands.add_parser("runs", help="recent sync runs with their counts")
+    runs.add_argument("source_id", nargs="?", help="only this source's runs")
+    runs.add_argument("--limit", type=int, default=20)
     sync = commands.add_parser("sync", help="run one sync of a source now")
     sync.add_argument("source_id")
     sync.add_argument("--full", action="store_true", help="full refresh (withdraws what is gone)")
@@ -55,6 +58,8 @@ async def run_command(settings: Settings, args: argparse.Namespace) -> int:
             return await _sync(
                 settings, args.source_id, Mode.FULL if args.full else Mode.INCREMENTAL
             )
+        if args.command == "runs":
+            return await _runs(settings, args.source_id, args.limit)
         return await _sources(settings, args)
     except SourceError as error:
         console.print(f"[red]error:[/red] {error}")
@@ -118,6 +123,28 @@ async def _sync(settings: Settings, source_id: str, mode: Mode) -> int:
             run = await run_sync(storage.db, source_id, fetcher, mode=mode, watch=watch)
     _summary(run)
     return 0 if run["status"] != RunStatus.FAILED else 1
+
+
+async def _runs(settings: Settings, source_id: str | None, limit: int) -> int:
+    async with open_storage(settings) as storage:
+        runs = await recent_runs(storage.db, source_id, limit)
+    table = Table("run", "source", "mode", "status", "started", "fetched", "created",
+                  "updated", "unchanged", "rejected", "withdrawn")  # fmt: skip
+    for run in runs:
+        counts = run["counts"]
+        table.add_row(
+            str(run["_id"]),
+            run["source_id"],
+            run["mode"],
+            run["status"],
+            f"{run.get('started_at', run['created_at']):%Y-%m-%d %H:%M:%S}",
+            *(str(counts[name]) for name in COUNT_NAMES),
+        )
+    Console().print(table)
+    return 0
+
+
+COUNT_NAMES = ("fetched", "created", "updated", "unchanged", "rejected", "withdrawn")
 
 
 def _summary(run: dict[str, Any]) -> None:

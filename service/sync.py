@@ -237,6 +237,13 @@ async def run_sync(
     return record
 
 
+async def recent_runs(db: Database, source_id: str | None, limit: int) -> list[dict[str, Any]]:
+    """The newest runs first (of one source, or of all)."""
+    selection = {"source_id": source_id} if source_id else {}
+    cursor = db[SYNC_RUNS].find(selection).sort("created_at", -1).limit(max(1, min(limit, 500)))
+    return await cursor.to_list()
+
+
 async def _begin(db: Database, source: dict[str, Any], mode: Mode) -> str | None:
     """The pass this run belongs to: a resumed one, a new full one, or incremental (None)."""
     sync = source.get("sync") or {}

@@ -119,3 +119,29 @@ def test_schema_export_writes_the_sdl(tmp_path: Path) -> None:
     )
     assert str(target) in result.stdout
     assert target.read_text() == (REPO / "schema" / "schema.graphql").read_text()
+
+
+def _guildgraph(mongo_uri: str, database: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MONGODB_URI": mongo_uri, "GUILDGRAPH_DATABASE": database}
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_sources_and_sync_commands_report_bad_input(mongo_uri: str, tmp_path: Path) -> None:
+    bad = tmp_path / "source.json"
+    bad.write_text('{"id": "x", "name": "x", "family": "association", "kind": "ftp", "config": {}}')
+    added = _guildgraph(mongo_uri, "cli_sources", "sources", "add", str(bad))
+    assert added.returncode == 2
+    assert "unknown connector kind 'ftp'" in added.stderr
+    missing = _guildgraph(mongo_uri, "cli_sources", "sync", "no-such-source")
+    assert missing.returncode == 2
+    assert "no source 'no-such-source'" in missing.stderr
+    listed = _guildgraph(mongo_uri, "cli_sources", "sources", "list")
+    assert listed.returncode == 0
