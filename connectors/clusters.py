@@ -33,8 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connectors.contract import Checkpoint, Emitted, Fetcher, Rejected, State
 from connectors.errors import FatalError, SkippableRecord
-from connectors.mapping import FieldMapping, apply, external_id, lookup
-from connectors.singer import to_listing
+from connectors.mapping import FieldMapping, apply, external_id, lookup, to_listing
 from connectors.urls import source_url
 from schema.models import Identifier, Listing
 from schema.taxonomy import INDUSTRIES, EntityType, OrganizationForm
@@ -180,7 +179,7 @@ class ClusterStream:
         payload["location"] = {"lat": where[0], "lon": where[1]}
         payload.setdefault("form", OrganizationForm.CLUSTER.value)
         _industries_or_tags(payload)
-        return to_listing(self._source_id, self._config.mapping, record, payload=payload), record
+        return to_listing(self._config.mapping, self._source_id, record, payload=payload), record
 
 
 class ClusterRegistry:

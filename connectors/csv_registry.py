@@ -31,8 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.contract import Checkpoint, Emitted, Fetcher, Rejected, State, StreamedBody
 from connectors.errors import FatalError
-from connectors.json_api import to_emitted  # steps both connectors share
-from connectors.mapping import FieldMapping
+from connectors.mapping import FieldMapping, to_listing
 from connectors.urls import source_url
 from schema.models import Listing
 from schema.taxonomy import EntityType
@@ -480,7 +479,7 @@ class CsvRegistryStream:
     def _emit(self, row: CsvRow, read_from: str) -> Listing | Rejected:
         if row.problem is not None:
             return Rejected(row.problem, raw={"cells": dict(row), "extra": list(row.extra)})
-        return to_emitted(
+        return to_listing(
             self._config.mapping,
             self._source_id,
             dict(row),

@@ -37,9 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, fi
 
 from connectors.contract import Checkpoint, Emitted, Fetcher, Rejected, State
 from connectors.errors import FatalError, RetriableError
-from connectors.mapping import FieldMapping, apply
+from connectors.mapping import FieldMapping, apply, to_listing
 from connectors.pagination import LoopGuard
-from connectors.singer import to_listing
 from schema.models import Listing
 from schema.taxonomy import EntityType
 
@@ -202,7 +201,7 @@ class GraphQLStream:
     def _node(self, node: Any, where: str) -> Listing | Rejected:
         if not isinstance(node, Mapping):
             return Rejected(f"{where}: a node is not an object", raw=node)
-        return _located(to_listing(self._source_id, self._config.mapping, node), where)
+        return _located(to_listing(self._config.mapping, self._source_id, node), where)
 
     def _children(
         self, node: Mapping[str, Any], rule: ChildNodes, parent_id: str | None, where: str
@@ -223,7 +222,7 @@ class GraphQLStream:
                 linked = payload.get(rule.parent_field)
                 linked = linked if isinstance(linked, list) else [] if linked is None else [linked]
                 payload[rule.parent_field] = list(dict.fromkeys([*linked, parent_id]))
-            listing = to_listing(self._source_id, rule.mapping, child, payload=payload)
+            listing = to_listing(rule.mapping, self._source_id, child, payload=payload)
             yield _located(listing, child_where)
 
 

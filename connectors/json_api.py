@@ -21,11 +21,11 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors.contract import Checkpoint, Emitted, Fetcher, Rejected, State
+from connectors.contract import Checkpoint, Emitted, Fetcher, State
 from connectors.errors import FatalError, SkippableRecord
-from connectors.mapping import FieldMapping, apply, external_id, lookup
+from connectors.mapping import FieldMapping, external_id, to_listing
 from connectors.pagination import (
     CursorPaginator,
     OffsetPaginator,
@@ -33,7 +33,6 @@ from connectors.pagination import (
     Paginator,
     SinglePage,
 )
-from schema.models import Listing
 from schema.taxonomy import EntityType
 
 
@@ -155,34 +154,6 @@ def records_in(document: Any, path: str, url: str, *, first_page: bool) -> list[
     )
 
 
-def to_emitted(
-    mapping: FieldMapping, source_id: str, record: Any, *, read_from: str, where: str
-) -> Listing | Rejected:
-    """A Listing for one raw record, or Rejected with the reason (`where` locates it)."""
-    if not isinstance(record, Mapping):
-        return Rejected(f"{where}: a record is not an object", raw=record)
-    try:
-        ext = external_id(mapping, record)
-    except SkippableRecord as error:
-        return Rejected(f"{where}: {error.reason}", raw=record)
-    try:
-        own_url = lookup(record, mapping.url) if mapping.url else None
-        return Listing(
-            entity=mapping.entity,
-            source_id=source_id,
-            external_id=ext,
-            payload=apply(mapping, record),
-            # Provenance points at the record's own page when the source has one,
-            # else at the document it was read from.
-            url=own_url.strip() if isinstance(own_url, str) and own_url.strip() else read_from,
-        )
-    except SkippableRecord as error:
-        return Rejected(f"{where}: {error.reason}", external_id=ext, raw=record)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        return Rejected(f"{where}: {problems}", external_id=ext, raw=record)
-
-
 def _record_id(mapping: FieldMapping, record: Any) -> str:
     if isinstance(record, Mapping):
         try:
@@ -233,7 +204,7 @@ class JsonApiStream:
             # Before yielding: a looping page raises here and none of it is emitted twice.
             params = paginator.next_params(document, ids)
             for index, record in enumerate(records):
-                yield to_emitted(
+                yield to_listing(
                     config.mapping,
                     self._source_id,
                     record,

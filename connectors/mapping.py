@@ -22,10 +22,11 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from connectors.contract import Rejected
 from connectors.errors import SkippableRecord
-from schema.models import ENTITY_DATA, LocalizedText
+from schema.models import ENTITY_DATA, Listing, LocalizedText
 from schema.taxonomy import EntityType
 
 IDENTIFIERS = "identifiers."
@@ -181,3 +182,44 @@ def apply(mapping: FieldMapping, record: Mapping[str, Any]) -> dict[str, Any]:
     if identifiers:
         payload["identifiers"] = identifiers
     return payload
+
+
+def to_listing(
+    mapping: FieldMapping,
+    source_id: str,
+    record: Any,
+    *,
+    payload: dict[str, Any] | None = None,
+    read_from: str | None = None,
+    where: str = "",
+) -> Listing | Rejected:
+    """One raw record as a Listing, or Rejected with the reason; never raises for bad data.
+
+    `payload` replaces `apply(mapping, record)` when a connector adjusted it (a
+    cluster's location, a GraphQL child's parent); `read_from` is the document the
+    record came from, the provenance URL when the record has no page of its own;
+    `where` locates the record in rejection reasons ("line 12", "page 3 record 4").
+    """
+    prefix = f"{where}: " if where else ""
+    if not isinstance(record, Mapping):
+        return Rejected(f"{prefix}a record is not an object", raw=record)
+    try:
+        key = external_id(mapping, record)
+    except SkippableRecord as error:
+        return Rejected(prefix + error.reason, raw=dict(record))
+    own_url = lookup(record, mapping.url) if mapping.url else None
+    try:
+        return Listing(
+            entity=mapping.entity,
+            source_id=source_id,
+            external_id=key,
+            payload=apply(mapping, record) if payload is None else payload,
+            url=own_url.strip() if isinstance(own_url, str) and own_url.strip() else read_from,
+        )
+    except SkippableRecord as error:
+        return Rejected(prefix + error.reason, external_id=key, raw=dict(record))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False)
+        )
+        return Rejected(prefix + problems, external_id=key, raw=dict(record))

@@ -29,12 +29,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from connectors.contract import Checkpoint, Emitted, Rejected, State
-from connectors.errors import FatalError, RetriableError, SkippableRecord
-from connectors.mapping import FieldMapping, apply, external_id, lookup
-from schema.models import Listing
+from connectors.errors import FatalError, RetriableError
+from connectors.mapping import FieldMapping, to_listing
 from schema.taxonomy import EntityType
 
 logger = logging.getLogger("guildgraph.connectors.singer")
@@ -43,37 +42,6 @@ _CHUNK = 64 * 1024
 _STDERR_TAIL = 4096
 # Variables a tap needs to start at all; everything else must be given explicitly.
 _INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
-
-
-def to_listing(
-    source_id: str,
-    mapping: FieldMapping,
-    record: Mapping[str, Any],
-    *,
-    payload: dict[str, Any] | None = None,
-) -> Listing | Rejected:
-    """One raw record as a Listing, or Rejected with the reason; never raises for bad data.
-
-    `payload` is the mapped payload when the caller adjusted it (clusters add the
-    location, GraphQL children their parent); by default it is `apply(mapping, record)`.
-    """
-    try:
-        key = external_id(mapping, record)
-    except SkippableRecord as error:
-        return Rejected(error.reason, raw=dict(record))
-    url = lookup(record, mapping.url) if mapping.url else None
-    try:
-        return Listing(
-            entity=mapping.entity,
-            source_id=source_id,
-            external_id=key,
-            payload=apply(mapping, record) if payload is None else payload,
-            url=url if isinstance(url, str) and url.strip() else None,
-        )
-    except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return Rejected(f"{where}: {first['msg']}", external_id=key[:200], raw=dict(record))
 
 
 class SingerConfig(BaseModel):
@@ -185,7 +153,7 @@ class SingerStream:
             self.stats.ignored[stream] += 1
             return None
         self.stats.records += 1
-        emitted = to_listing(self._source_id, mapping, record)
+        emitted = to_listing(mapping, self._source_id, record)
         if isinstance(emitted, Rejected):
             return replace(emitted, reason=f"line {number}: {emitted.reason}")
         return emitted
