@@ -14,11 +14,13 @@ listings withdrawn. A failed or cancelled run withdraws nothing.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -30,11 +32,14 @@ from connectors.registry import ConfigError, build_connector
 from schema.models import Listing
 from service.db import SYNC_RUNS, Database
 from service.ingest import Outcome, ingest, keep_unusable
-from service.sources import durable, get_source, save_stream_state, start_pass
+from service.sources import SourceError, durable, get_source, save_stream_state, start_pass
 from service.withdrawal import withdraw_unseen
 
 BATCH_SIZE = 500
 ERROR_SAMPLE = 20
+# A running run beats at every batch and checkpoint; one silent for this long died
+# with its process (until workers hold leases, see the issues on scaling out).
+HEARTBEAT_TIMEOUT = timedelta(minutes=3)
 
 
 class RunStatus(StrEnum):
@@ -122,15 +127,7 @@ class _Run:
                     self.db, self.source_id, stream.name, item.state, complete=False
                 )
                 self.progress.checkpoints += 1
-                await self.db[SYNC_RUNS].update_one(
-                    {"_id": self.run_id},
-                    {
-                        "$set": {
-                            "counts": asdict(self.progress.counts),
-                            "checkpoints": self.progress.checkpoints,
-                        }
-                    },
-                )
+                await self.beat()
                 self.watch(self.progress)
         await self.flush(batch, epoch)
         await self.keep(stream, unusable)
@@ -138,6 +135,7 @@ class _Run:
     async def flush(self, batch: list[Listing], epoch: str | None) -> None:
         if not batch:
             return
+        await self.beat()
         counts = self.progress.counts
         for result in await ingest(self.db, batch, seen_epoch=epoch):
             if result.outcome is Outcome.CREATED:
@@ -151,6 +149,19 @@ class _Run:
                 reasons = "; ".join(f"{e.path}: {e.message}" for e in result.errors)
                 self.progress.error(result.external_id, reasons)
         self.watch(self.progress)
+
+    async def beat(self) -> None:
+        """Progress for watchers, and the sign of life that keeps this run active."""
+        await self.db[SYNC_RUNS].update_one(
+            {"_id": self.run_id},
+            {
+                "$set": {
+                    "heartbeat_at": datetime.now(UTC),
+                    "counts": asdict(self.progress.counts),
+                    "checkpoints": self.progress.checkpoints,
+                }
+            },
+        )
 
     async def keep(self, stream: Stream, unusable: list[Rejected]) -> None:
         if unusable:
@@ -186,13 +197,22 @@ async def run_sync(
     """Run one sync of `source_id` to its end; returns the finished run record."""
     source = await get_source(db, source_id)
     if not source.get("enabled", True):
-        raise FatalError(f"source {source_id!r} is disabled")
+        raise SourceError(f"source {source_id!r} is disabled")
+    await _settle_earlier_runs(db, source_id)
     run_id = await create_run(db, source_id, mode, trigger)
     progress = Progress(run_id=str(run_id))
     runs = durable(db)[SYNC_RUNS]
+    now = datetime.now(UTC)
     await runs.update_one(
         {"_id": run_id},
-        {"$set": {"status": RunStatus.RUNNING.value, "started_at": datetime.now(UTC)}},
+        {
+            "$set": {
+                "status": RunStatus.RUNNING.value,
+                "started_at": now,
+                "heartbeat_at": now,
+                "owner": _owner(),
+            }
+        },
     )
     status = RunStatus.SUCCEEDED
     try:
@@ -235,6 +255,49 @@ async def run_sync(
     if record is None:
         raise FatalError(f"run {run_id} vanished while it was being written")
     return record
+
+
+async def _settle_earlier_runs(db: Database, source_id: str) -> None:
+    """Refuse to start beside a live run of the same source; close the dead ones."""
+    runs = durable(db)[SYNC_RUNS]
+    now = datetime.now(UTC)
+    stale_before = now - HEARTBEAT_TIMEOUT
+    running = await runs.find(
+        {"source_id": source_id, "status": RunStatus.RUNNING.value},
+        {"heartbeat_at": 1, "owner": 1},
+    ).to_list()
+    live = [r for r in running if _alive(r, stale_before)]
+    if live:
+        raise SourceError(f"a run of {source_id!r} is already active ({live[0]['_id']})")
+    if running:
+        await runs.update_many(
+            {"_id": {"$in": [r["_id"] for r in running]}},
+            {
+                "$set": {"status": RunStatus.FAILED.value, "finished_at": now},
+                "$push": {
+                    "errors": {"where": "run", "message": "interrupted: its process stopped"}
+                },
+            },
+        )
+
+
+def _owner() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _alive(run: dict[str, Any], stale_before: datetime) -> bool:
+    """A run on this host is alive while its process is; elsewhere, while it beats."""
+    owner = run.get("owner") or {}
+    if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
+        try:
+            os.kill(owner["pid"], 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # someone else's live process
+        return True
+    beat: datetime | None = run.get("heartbeat_at")
+    return beat is not None and beat > stale_before
 
 
 async def recent_runs(db: Database, source_id: str | None, limit: int) -> list[dict[str, Any]]:

@@ -208,3 +208,35 @@ async def test_a_source_id_is_registered_once(
     await _register(db, server)
     with pytest.raises(SourceError, match="already exists"):
         await _register(db, server)
+
+
+async def test_a_run_of_a_dead_process_is_closed_and_a_live_one_blocks(
+    db: Database, registry: tuple[Registry, Loopback], fetcher: SafeFetcher
+) -> None:
+    import os
+    import socket
+    from datetime import UTC, datetime
+
+    from service.db import SYNC_RUNS
+
+    _, server = registry
+    await _register(db, server)
+    host = socket.gethostname()
+    base = {"source_id": "nko-registry", "mode": "full", "trigger": "cli", "counts": {}}
+    now = datetime.now(UTC)
+    live = {**base, "status": "running", "created_at": now, "heartbeat_at": now,
+            "owner": {"host": host, "pid": os.getpid()}}  # fmt: skip
+    inserted = await db[SYNC_RUNS].insert_one(live)
+    with pytest.raises(SourceError, match="already active"):
+        await run_sync(db, "nko-registry", fetcher)
+
+    # A pid that cannot exist: the process that ran it is gone.
+    await db[SYNC_RUNS].update_one(
+        {"_id": inserted.inserted_id}, {"$set": {"owner": {"host": host, "pid": 2**22 + 7}}}
+    )
+    run = await run_sync(db, "nko-registry", fetcher, mode=Mode.FULL)
+    assert run["status"] == RunStatus.SUCCEEDED
+    dead = await db[SYNC_RUNS].find_one({"_id": inserted.inserted_id})
+    assert dead is not None
+    assert dead["status"] == "failed"
+    assert "interrupted" in dead["errors"][-1]["message"]
