@@ -444,6 +444,29 @@ async def _write_entities(
             update["last_event_at"] = {
                 "$ifNull": ["$last_event_at", {"$literal": normalize.NO_EVENTS}]
             }
+            # Memberships cluster registries asserted (service.clusters) outlive this write.
+            clusters = {"$ifNull": ["$clusters", []]}
+            update["member_of"] = {
+                "$concatArrays": [
+                    {"$literal": fields["member_of"]},
+                    {
+                        "$filter": {
+                            "input": clusters,
+                            "as": "c",
+                            "cond": {"$not": [{"$in": ["$$c", {"$literal": fields["member_of"]}]}]},
+                        }
+                    },
+                ]
+            }
+            update["filter_terms"]["$setUnion"].append(
+                {
+                    "$map": {
+                        "input": clusters,
+                        "as": "c",
+                        "in": {"$concat": ["member_of=", {"$toString": "$$c"}]},
+                    }
+                }
+            )
         operations.append(UpdateOne({"_id": item.id}, [{"$set": update}], upsert=True))
     await _bulk(db, COLLECTION[entity], operations)
 

@@ -26,10 +26,12 @@ from typing import Any
 
 from bson import ObjectId
 
+from connectors.clusters import MemberHints
 from connectors.contract import Checkpoint, Fetcher, Rejected, Stream
 from connectors.errors import ConnectorError, FatalError
 from connectors.registry import ConfigError, build_connector
 from schema.models import Listing
+from service.clusters import link_members
 from service.db import SYNC_RUNS, Database
 from service.ingest import Outcome, ingest, keep_unusable
 from service.sources import SourceError, durable, get_source, save_stream_state, start_pass
@@ -103,6 +105,7 @@ class _Run:
         self.run_id = run_id
         self.progress = progress
         self.watch = watch
+        self.seen: set[str] = set()  # external ids read in this run
 
     async def stream(self, stream: Stream, state: dict[str, Any] | None, epoch: str | None) -> None:
         batch: list[Listing] = []
@@ -131,11 +134,15 @@ class _Run:
                 self.watch(self.progress)
         await self.flush(batch, epoch)
         await self.keep(stream, unusable)
+        if isinstance(stream, MemberHints):
+            members = {ext: stream.members_of(ext) for ext in self.seen}
+            await link_members(self.db, self.source_id, {k: v for k, v in members.items() if v})
 
     async def flush(self, batch: list[Listing], epoch: str | None) -> None:
         if not batch:
             return
         await self.beat()
+        self.seen.update(listing.external_id for listing in batch)
         counts = self.progress.counts
         for result in await ingest(self.db, batch, seen_epoch=epoch):
             if result.outcome is Outcome.CREATED:

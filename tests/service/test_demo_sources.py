@@ -29,3 +29,23 @@ async def test_demo_sources_sync_and_merge_with_the_demo_dataset(db: Database) -
 
     again = await sync_demo_sources(db)
     assert [run["counts"]["fetched"] for run in again] == [0, 0, 0]  # unchanged files: 304
+
+
+async def test_cluster_members_that_match_communities_become_members(db: Database) -> None:
+    await load_demo(db)
+    await sync_demo_sources(db)
+    society = await db[COMMUNITIES].find_one({"website_domain": "rnmot.ru"})
+    cluster = await db[COMMUNITIES].find_one({"website_domain": "medcluster-nsk.ru"})
+    assert society is not None
+    assert cluster is not None
+    assert cluster["_id"] in society["member_of"]
+    assert society["member_of"][0] != cluster["_id"]  # its own parent stays first
+    assert f"member_of={cluster['_id']}" in society["filter_terms"]
+
+    # Re-ingesting the member from its own source keeps the cluster membership.
+    await db["listings"].update_many({"source_id": "demo"}, {"$set": {"applied_hash": "x"}})
+    await load_demo(db)
+    society = await db[COMMUNITIES].find_one({"_id": society["_id"]})
+    assert society is not None
+    assert cluster["_id"] in society["member_of"]
+    assert f"member_of={cluster['_id']}" in society["filter_terms"]

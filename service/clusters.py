@@ -1,0 +1,70 @@
+"""Cluster members become member-of relations when they match known communities.
+
+A cluster registry lists member organisations (names, websites, registration
+numbers) that are usually not communities themselves. Those that match a known
+community by a hard key (see service.matching) get the cluster in `member_of`.
+The relation is kept in `clusters` on the member, apart from what its own
+listings say, so re-ingesting the member from its own source keeps it (see
+service.ingest, which writes `member_of` as own references plus `clusters`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bson import ObjectId
+from pymongo import UpdateOne
+
+from connectors.clusters import ClusterMember
+from service import matching
+from service.db import COMMUNITIES, LISTINGS, Database
+from service.filter_terms import term
+from service.normalize import website_domain
+
+
+def member_keys(member: ClusterMember) -> list[str]:
+    keys = [f"{i.scheme}:{i.value}" for i in member.identifiers]
+    domain = website_domain(member.website)
+    if domain and domain not in matching.SHARED_HOSTS:
+        keys.append(f"domain:{domain}")
+    return keys
+
+
+async def link_members(
+    db: Database, source_id: str, members: dict[str, Sequence[ClusterMember]]
+) -> int:
+    """Record `member_of` for matched members of each cluster (external id -> members)."""
+    listings = (
+        await db[LISTINGS]
+        .find(
+            {"source_id": source_id, "external_id": {"$in": sorted(members)}},
+            {"external_id": 1, "entity_id": 1, "state": 1},
+        )
+        .to_list()
+    )
+    clusters = {d["external_id"]: d["entity_id"] for d in listings if d["state"] == "applied"}
+    wanted = {k for ext in clusters for m in members[ext] for k in member_keys(m)}
+    holders = await matching.find_entities(db, COMMUNITIES, sorted(wanted))
+    operations = []
+    for external_id, cluster_id in clusters.items():
+        found: set[ObjectId] = set()
+        for member in members[external_id]:
+            for key in member_keys(member):
+                found.update(h.entity_id for h in holders.get(key, []))
+        found.discard(cluster_id)
+        operations += [
+            UpdateOne(
+                {"_id": community},
+                {
+                    "$addToSet": {
+                        "clusters": cluster_id,
+                        "member_of": cluster_id,
+                        "filter_terms": term("member_of", cluster_id),
+                    }
+                },
+            )
+            for community in sorted(found)
+        ]
+    if operations:
+        await db[COMMUNITIES].bulk_write(operations, ordered=False)
+    return len(operations)
