@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connectors.contract import Checkpoint, Emitted, Fetcher, Rejected, State
 from connectors.errors import FatalError, SkippableRecord
-from connectors.mapping import FieldMapping, apply, external_id, lookup, to_listing
+from connectors.mapping import FieldMapping, MappedStream, apply, external_id, lookup, to_listing
 from connectors.urls import source_url
 from schema.models import Identifier, Listing
 from schema.taxonomy import INDUSTRIES, EntityType, OrganizationForm
@@ -103,31 +103,16 @@ class ClusterRegistryConfig(BaseModel):
         return value
 
 
-class ClusterStream:
+class ClusterStream(MappedStream):
     """The registry's clusters; a full snapshot each run, fetched conditionally."""
 
     def __init__(self, source_id: str, config: ClusterRegistryConfig, fetcher: Fetcher) -> None:
         self._source_id = source_id
         self._config = config
         self._fetcher = fetcher
+        self.name = "clusters"
+        self.mapping = config.mapping  # validated: entity 'community'
         self._members: dict[str, tuple[ClusterMember, ...]] = {}
-
-    @property
-    def name(self) -> str:
-        return "clusters"
-
-    @property
-    def entity(self) -> EntityType:
-        return EntityType.COMMUNITY
-
-    @property
-    def primary_key(self) -> tuple[str, ...]:
-        key = self._config.mapping.external_id
-        return (key,) if isinstance(key, str) else tuple(key)
-
-    @property
-    def replication_key(self) -> str | None:
-        return None
 
     def members_of(self, external_id: str) -> Sequence[ClusterMember]:
         """Members of a cluster yielded in the current run (empty once a new run starts)."""

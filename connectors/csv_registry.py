@@ -31,10 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.contract import Checkpoint, Emitted, Fetcher, Rejected, State, StreamedBody
 from connectors.errors import FatalError
-from connectors.mapping import FieldMapping, to_listing
+from connectors.mapping import FieldMapping, MappedStream, to_listing
 from connectors.urls import source_url
 from schema.models import Listing
-from schema.taxonomy import EntityType
 
 SAMPLE_BYTES = 64 * 1024
 MAX_RECORD_CHARS = 1 << 20
@@ -426,28 +425,13 @@ def _validators(headers: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in found.items() if value}
 
 
-class CsvRegistryStream:
+class CsvRegistryStream(MappedStream):
     def __init__(self, config: CsvRegistryConfig, fetcher: Fetcher, source_id: str) -> None:
         self._config = config
         self._fetcher = fetcher
         self._source_id = source_id
-
-    @property
-    def name(self) -> str:
-        return self._config.stream
-
-    @property
-    def entity(self) -> EntityType:
-        return self._config.mapping.entity
-
-    @property
-    def primary_key(self) -> tuple[str, ...]:
-        key = self._config.mapping.external_id
-        return (key,) if isinstance(key, str) else tuple(key)
-
-    @property
-    def replication_key(self) -> str | None:
-        return None
+        self.name = config.stream
+        self.mapping = config.mapping
 
     async def records(self, state: State | None) -> AsyncIterator[Emitted]:
         config = self._config

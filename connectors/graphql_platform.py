@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, fi
 
 from connectors.contract import Checkpoint, Emitted, Fetcher, Rejected, State
 from connectors.errors import FatalError, RetriableError
-from connectors.mapping import FieldMapping, apply, to_listing
+from connectors.mapping import FieldMapping, MappedStream, apply, to_listing
 from connectors.pagination import LoopGuard
 from schema.models import Listing
 from schema.taxonomy import EntityType
@@ -119,31 +119,15 @@ class GraphQLPlatformConfig(BaseModel):
         return value
 
 
-class GraphQLStream:
+class GraphQLStream(MappedStream):
     """The connection's nodes (and their children), page by page."""
 
     def __init__(self, source_id: str, config: GraphQLPlatformConfig, fetcher: Fetcher) -> None:
         self._source_id = source_id
         self._config = config
         self._fetcher = fetcher
-
-    @property
-    def name(self) -> str:
-        return "graphql"
-
-    @property
-    def entity(self) -> EntityType:
-        # The nodes' entity; children may be of another: go by Listing.entity.
-        return self._config.mapping.entity
-
-    @property
-    def primary_key(self) -> tuple[str, ...]:
-        key = self._config.mapping.external_id
-        return (key,) if isinstance(key, str) else tuple(key)
-
-    @property
-    def replication_key(self) -> str | None:
-        return None
+        self.name = "graphql"
+        self.mapping = config.mapping
 
     async def records(self, state: State | None) -> AsyncIterator[Emitted]:
         guard = LoopGuard()

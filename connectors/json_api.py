@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.contract import Checkpoint, Emitted, Fetcher, State
 from connectors.errors import FatalError, SkippableRecord
-from connectors.mapping import FieldMapping, external_id, to_listing
+from connectors.mapping import FieldMapping, MappedStream, external_id, to_listing
 from connectors.pagination import (
     CursorPaginator,
     OffsetPaginator,
@@ -33,7 +33,6 @@ from connectors.pagination import (
     Paginator,
     SinglePage,
 )
-from schema.taxonomy import EntityType
 
 
 class _Config(BaseModel):
@@ -165,28 +164,13 @@ def _record_id(mapping: FieldMapping, record: Any) -> str:
     return "#" + hashlib.sha256(canonical).hexdigest()[:16]
 
 
-class JsonApiStream:
+class JsonApiStream(MappedStream):
     def __init__(self, config: JsonApiConfig, fetcher: Fetcher, source_id: str) -> None:
         self._config = config
         self._fetcher = fetcher
         self._source_id = source_id
-
-    @property
-    def name(self) -> str:
-        return self._config.stream
-
-    @property
-    def entity(self) -> EntityType:
-        return self._config.mapping.entity
-
-    @property
-    def primary_key(self) -> tuple[str, ...]:
-        key = self._config.mapping.external_id
-        return (key,) if isinstance(key, str) else tuple(key)
-
-    @property
-    def replication_key(self) -> str | None:
-        return None
+        self.name = config.stream
+        self.mapping = config.mapping
 
     async def records(self, state: State | None) -> AsyncIterator[Emitted]:
         config = self._config

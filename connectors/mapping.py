@@ -223,3 +223,27 @@ def to_listing(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False)
         )
         return Rejected(prefix + problems, external_id=key, raw=dict(record))
+
+
+class MappedStream:
+    """Stream metadata of a stream whose records go through one FieldMapping.
+
+    Subclasses set `name` and `mapping`; a stream yielding several entities (GraphQL
+    children) still reports its main mapping's, so go by `Listing.entity`.
+    """
+
+    name: str
+    mapping: FieldMapping
+
+    @property
+    def entity(self) -> EntityType:
+        return self.mapping.entity
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        key = self.mapping.external_id
+        return (key,) if isinstance(key, str) else tuple(key)
+
+    @property
+    def replication_key(self) -> str | None:
+        return None  # full documents or pages: the source keeps no change order
