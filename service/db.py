@@ -202,10 +202,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         _ix(("status", ASCENDING)),
     ],
     LISTINGS: [
+        # Every listing query starts with its source; each index is rewritten on
+        # every listing write, so there are only these two.
         _ix(("source_id", ASCENDING), ("external_id", ASCENDING), unique=True),
-        _ix(("entity_id", ASCENDING)),
         _ix(("source_id", ASCENDING), ("waiting_for", ASCENDING)),
-        _ix(("source_id", ASCENDING), ("state", ASCENDING)),
     ],
 }
 

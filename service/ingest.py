@@ -177,7 +177,7 @@ async def ingest(
             )
 
     to_apply.sort(key=lambda i: _ORDER[i.listing.entity])
-    await _apply(db, to_apply, now)
+    await _apply(db, to_apply, now, seen_epoch)
     for item in to_apply:
         was_applied = item.existing is not None and item.existing.get("applied_hash") is not None
         outcome = Outcome.UPDATED if was_applied else Outcome.CREATED
@@ -185,11 +185,15 @@ async def ingest(
 
     await _resolve_waiting(db, to_apply, now)
     if seen_epoch is not None:
-        await _mark_seen(db, [i.key for i in items], seen_epoch)
+        # Applied listings were marked as they were written; mark the others.
+        applied = {i.key for i in to_apply}
+        await _mark_seen(db, [i.key for i in items if i.key not in applied], seen_epoch)
     return [r for r in results if r is not None]
 
 
 async def _mark_seen(db: Database, keys: list[tuple[str, str]], epoch: str) -> None:
+    if not keys:
+        return
     by_source: dict[str, list[str]] = defaultdict(list)
     for source_id, external_id in keys:
         by_source[source_id].append(external_id)
@@ -288,7 +292,9 @@ async def _keep_rejected(db: Database, items: list[_Item], now: datetime) -> Non
         await _bulk(db, LISTINGS, operations)
 
 
-async def _apply(db: Database, items: list[_Item], now: datetime) -> None:
+async def _apply(
+    db: Database, items: list[_Item], now: datetime, seen_epoch: str | None = None
+) -> None:
     if not items:
         return
     await _assign_entities(db, items)
@@ -298,7 +304,7 @@ async def _apply(db: Database, items: list[_Item], now: datetime) -> None:
         group = [i for i in items if i.listing.entity is entity]
         if group:
             await _write_entities(db, entity, group, refs, now)
-    await _record_applied(db, items, now)
+    await _record_applied(db, items, now, seen_epoch)
     await _refresh_last_event(db, items, previous_organizers)
 
 
@@ -490,7 +496,9 @@ async def _slugs(db: Database, entity: EntityType, items: list[_Item]) -> dict[O
     return slugs
 
 
-async def _record_applied(db: Database, items: list[_Item], now: datetime) -> None:
+async def _record_applied(
+    db: Database, items: list[_Item], now: datetime, seen_epoch: str | None
+) -> None:
     """Keep the raw record the entity now reflects (after the entity write, see above)."""
     operations = [
         UpdateOne(
@@ -507,6 +515,7 @@ async def _record_applied(db: Database, items: list[_Item], now: datetime) -> No
                     "received_at": now,
                     "state": "applied",
                     "waiting_for": i.waiting_for,
+                    **({"seen_epoch": seen_epoch} if seen_epoch else {}),
                 },
                 "$unset": {"rejected": ""},
             },

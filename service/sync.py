@@ -105,9 +105,14 @@ class _Run:
         self.run_id = run_id
         self.progress = progress
         self.watch = watch
-        self.seen: set[str] = set()  # external ids read in this run
+        # External ids read in this run, kept only for streams that need them after
+        # the run (cluster member hints): a 50,000-row registry need not hold them.
+        self.seen: set[str] = set()
+        self.track_seen = False
 
     async def stream(self, stream: Stream, state: dict[str, Any] | None, epoch: str | None) -> None:
+        self.track_seen = isinstance(stream, MemberHints)
+        self.seen = set()
         batch: list[Listing] = []
         unusable: list[Rejected] = []
         async for item in stream.records(state):
@@ -142,7 +147,8 @@ class _Run:
         if not batch:
             return
         await self.beat()
-        self.seen.update(listing.external_id for listing in batch)
+        if self.track_seen:
+            self.seen.update(listing.external_id for listing in batch)
         counts = self.progress.counts
         for result in await ingest(self.db, batch, seen_epoch=epoch):
             if result.outcome is Outcome.CREATED:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
+from typing import Any
 
 from bson import ObjectId
 from pymongo import UpdateOne
@@ -16,19 +17,32 @@ from schema.taxonomy import EntityType
 from service.db import LISTINGS, Database
 from service.ingest import COLLECTION
 
+CHUNK = 1000
+
 
 async def withdraw_unseen(db: Database, source_id: str, epoch: str) -> int:
-    """Withdraw the source's applied listings not seen in full pass `epoch`; how many."""
-    stale = [
-        doc
-        async for doc in db[LISTINGS].find(
-            {"source_id": source_id, "state": "applied"},
-            {"external_id": 1, "entity": 1, "entity_id": 1, "seen_epoch": 1},
-        )
-        if doc.get("seen_epoch") != epoch
-    ]
-    if not stale:
-        return 0
+    """Withdraw the source's applied listings not seen in full pass `epoch`; how many.
+
+    Read in chunks: a registry of 50,000 listings must not sit in memory at once.
+    """
+    withdrawn = 0
+    chunk: list[dict[str, Any]] = []
+    cursor = db[LISTINGS].find(
+        {"source_id": source_id, "state": "applied"},
+        {"external_id": 1, "entity": 1, "entity_id": 1, "seen_epoch": 1},
+    )
+    async for doc in cursor:
+        if doc.get("seen_epoch") != epoch:
+            chunk.append(doc)
+        if len(chunk) >= CHUNK:
+            withdrawn += await _withdraw(db, source_id, chunk)
+            chunk = []
+    if chunk:
+        withdrawn += await _withdraw(db, source_id, chunk)
+    return withdrawn
+
+
+async def _withdraw(db: Database, source_id: str, stale: list[dict[str, Any]]) -> int:
     by_entity: dict[EntityType, list[tuple[ObjectId, str]]] = defaultdict(list)
     for doc in stale:
         by_entity[EntityType(doc["entity"])].append((doc["entity_id"], doc["external_id"]))
