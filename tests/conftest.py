@@ -101,8 +101,11 @@ class GraphQLClient:
         return data
 
 
-async def _client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
+async def client_for(
+    settings: Settings, metrics: Metrics | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app over real HTTP semantics (ASGI transport), its lifespan running."""
+    app = create_app(settings, metrics=metrics)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://guildgraph.test") as c:
@@ -111,7 +114,7 @@ async def _client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="session")
 async def demo_http(mongo_uri: str, demo_db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in _client_for(settings_for(mongo_uri, demo_db.name)):
+    async for client in client_for(settings_for(mongo_uri, demo_db.name)):
         yield client
 
 
@@ -124,7 +127,7 @@ def api(demo_http: httpx.AsyncClient) -> GraphQLClient:
 @pytest.fixture
 async def http(mongo_uri: str, db: Database) -> AsyncIterator[httpx.AsyncClient]:
     """The API over this test's own empty database."""
-    async for client in _client_for(settings_for(mongo_uri, db.name)):
+    async for client in client_for(settings_for(mongo_uri, db.name)):
         yield client
 
 
@@ -139,11 +142,8 @@ async def counted(
 ) -> AsyncIterator[tuple[GraphQLClient, Metrics]]:
     """The demo API with a `Metrics` whose database command counts tests can read."""
     metrics = Metrics()
-    app = create_app(settings_for(mongo_uri, demo_db.name), metrics=metrics)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield GraphQLClient(http), metrics
+    async for http in client_for(settings_for(mongo_uri, demo_db.name), metrics):
+        yield GraphQLClient(http), metrics
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,9 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from service.app import create_app
 from service.db import Database
-from tests.conftest import settings_for
+from tests.conftest import client_for, settings_for
 
 QUERY = "{ industries { code } }"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -194,11 +193,8 @@ async def test_health_and_readiness(demo_http: httpx.AsyncClient) -> None:
 
 @pytest.fixture
 async def prod_http(mongo_uri: str, db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings_for(mongo_uri, db.name, env="prod"))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http
+    async for http in client_for(settings_for(mongo_uri, db.name, env="prod")):
+        yield http
 
 
 async def test_prod_hides_introspection_graphiql_and_suggestions(

@@ -6,14 +6,12 @@ import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from pymongo import monitoring
 
-from service.app import create_app
 from service.db import Database
 from service.metrics import Metrics
-from tests.conftest import GraphQLClient, settings_for
+from tests.conftest import GraphQLClient, client_for, settings_for
 from tests.schema.test_showcase import SHOWCASE
 
 READS = ("find", "aggregate", "count")
@@ -37,11 +35,8 @@ async def recorded(
     mongo_uri: str, demo_db: Database
 ) -> AsyncIterator[tuple[GraphQLClient, CommandRecorder]]:
     recorder = CommandRecorder()
-    app = create_app(settings_for(mongo_uri, demo_db.name), metrics=recorder)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield GraphQLClient(http), recorder
+    async for http in client_for(settings_for(mongo_uri, demo_db.name), recorder):
+        yield GraphQLClient(http), recorder
 
 
 QUERIES: list[tuple[str, dict[str, Any]]] = [
