@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
 
 import strawberry
 
@@ -17,6 +18,12 @@ from schema.enums import CommunitySort, EventSort, StandardKind, StandardRole, S
 from schema.inputs import CommunityEventFilter, CommunityFilter, EventFilter, StandardFilter
 from schema.relay import Doc, Page, PageRequest
 from schema.taxonomy import Lang
+
+if TYPE_CHECKING:
+    # The write-side contracts live beside their GraphQL types (which import `Info`).
+    from schema.admin import AdminOps
+    from schema.live import LiveFeeds
+    from schema.partner import PartnerWrites
 
 
 class DataAccess(Protocol):
@@ -91,12 +98,43 @@ class DataAccess(Protocol):
     ) -> dict[str, list[tuple[str, int]]]: ...
 
 
+class Role(StrEnum):
+    ANONYMOUS = "anonymous"
+    PARTNER = "partner"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: anonymous, or the holder of an API key.
+
+    A partner key belongs to exactly one source (`source_id`); every write it makes
+    is filtered by that source in the database, not only checked in a resolver.
+    """
+
+    role: Role
+    key_id: str | None = None
+    source_id: str | None = None
+    client: str = "-"
+
+
+ANONYMOUS = Principal(Role.ANONYMOUS)
+
+
 @dataclass
 class Context:
+    """One request's view: reads for everyone, writes bound to the caller."""
+
     data: DataAccess
     lang: Lang
     request_id: str
     now: datetime
+    principal: Principal
+    partner: PartnerWrites
+    admin: AdminOps
+    live: LiveFeeds
+    # Set by the WebSocket transport from `connection_init` (where the key travels).
+    connection_params: dict[str, object] | None = None
 
 
 Info = strawberry.Info[Context, None]

@@ -15,3 +15,14 @@ class UserInputError(GraphQLError):
         if argument is not None:
             extensions["argument"] = argument
         super().__init__(message, extensions=extensions)
+
+
+class AccessDenied(GraphQLError):
+    """The caller may not do this. One message whatever the target, so a denial never
+    tells whether the object exists."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "not allowed: this operation needs a key with the right role and scope",
+            extensions={"code": "FORBIDDEN"},
+        )

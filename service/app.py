@@ -5,17 +5,15 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from schema import SchemaLimits, build_schema
+from service.context import Services
 from service.db import Database
 from service.demo import load_demo_if_empty
 from service.demo_sources import sync_demo_sources
@@ -23,19 +21,10 @@ from service.http import GraphQLEndpoint
 from service.metrics import Metrics
 from service.settings import Settings
 from service.storage import Storage, open_storage
+from service.websocket import WebSocketGraphQL
+from service.worker import WorkerHandle
 
 logger = logging.getLogger("guildgraph")
-
-
-class _WebSocketGraphQL(GraphQL[Any, None]):
-    """Subscriptions and queries over `graphql-transport-ws` only (no legacy `graphql-ws`)."""
-
-    def __init__(self, endpoint: GraphQLEndpoint, **kwargs: Any) -> None:
-        super().__init__(subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
-        self._endpoint = endpoint
-
-    async def get_context(self, request: Any, response: Any) -> Any:
-        return self._endpoint.context("ws", request.headers.get("accept-language"))
 
 
 def create_app(
@@ -59,14 +48,10 @@ def create_app(
             raise RuntimeError("the database is not open (outside the app lifespan)")
         return storage.db
 
-    endpoint = GraphQLEndpoint(
-        schema,
-        database,
-        max_body_bytes=settings.max_body_bytes,
-        graphiql=settings.graphiql_enabled,
-        metrics=metrics,
-    )
-    websocket = _WebSocketGraphQL(endpoint, schema=schema, graphql_ide=None)
+    worker = WorkerHandle()
+    services = Services(database=database, settings=settings, worker=worker)
+    endpoint = GraphQLEndpoint(schema, services, metrics=metrics)
+    websocket = WebSocketGraphQL(endpoint, schema=schema, graphql_ide=None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

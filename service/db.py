@@ -16,6 +16,9 @@ STANDARDS = "standards"
 LISTINGS = "listings"
 SOURCES = "sources"
 SYNC_RUNS = "sync_runs"
+API_KEYS = "api_keys"
+RATE_LIMITS = "rate_limits"
+IDEMPOTENCY = "idempotency"
 
 _LOCALIZED = {
     "bsonType": "object",
@@ -199,8 +202,27 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     SYNC_RUNS: [
         _ix(("source_id", ASCENDING), ("created_at", ASCENDING)),
-        _ix(("status", ASCENDING)),
+        _ix(("status", ASCENDING), ("created_at", ASCENDING)),
+        _ix(("created_at", ASCENDING)),
+        # At most one queued or running run per source, whoever creates it.
+        _ix(
+            ("source_id", ASCENDING),
+            name="one_active_run_per_source",
+            unique=True,
+            partialFilterExpression={"active": True},
+        ),
+        # A cron due time creates one run however many instances see it due.
+        _ix(
+            ("source_id", ASCENDING),
+            ("scheduled_for", ASCENDING),
+            name="one_run_per_due_time",
+            unique=True,
+            partialFilterExpression={"scheduled_for": {"$exists": True}},
+        ),
     ],
+    API_KEYS: [_ix(("created_at", ASCENDING))],
+    RATE_LIMITS: [_ix(("expires_at", ASCENDING), expireAfterSeconds=0)],
+    IDEMPOTENCY: [_ix(("expires_at", ASCENDING), expireAfterSeconds=0)],
     LISTINGS: [
         # Every listing query starts with its source; each index is rewritten on
         # every listing write, so there are only these two.

@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -24,11 +22,12 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from schema.context import Context
+from schema.context import Context, Principal
 from schema.taxonomy import Lang
-from service.db import Database
+from service.context import Services
+from service.keys import Unauthenticated, authenticate, key_secret
 from service.metrics import Metrics
-from service.store.reader import GraphReader
+from service.ratelimit import Limits, RateLimiter
 
 logger = logging.getLogger("guildgraph.http")
 
@@ -175,28 +174,57 @@ class GraphQLEndpoint:
     def __init__(
         self,
         schema: strawberry.federation.Schema,
-        database: Callable[[], Database],
+        services: Services,
         *,
-        max_body_bytes: int,
-        graphiql: bool,
         metrics: Metrics,
         default_lang: Lang = Lang.RU,
     ) -> None:
+        settings = services.settings
         self._metrics = metrics
         self._schema = schema
-        self._database = database
-        self._max_body_bytes = max_body_bytes
-        self._graphiql_html = get_graphql_ide_html("graphiql") if graphiql else None
-        self._default_lang = default_lang
-
-    def context(self, request_id: str, accept_language: str | None) -> Context:
-        now = datetime.now(UTC)
-        return Context(
-            data=GraphReader(self._database(), now),
-            lang=preferred_language(accept_language, self._default_lang),
-            request_id=request_id,
-            now=now,
+        self._services = services
+        self._max_body_bytes = settings.max_body_bytes
+        self._graphiql_html = (
+            get_graphql_ide_html("graphiql") if settings.graphiql_enabled else None
         )
+        self._default_lang = default_lang
+        self._secret = key_secret(settings)
+        self._limits = Limits(
+            settings.rate_limit_window_s,
+            settings.rate_limit_per_key,
+            settings.rate_limit_per_address,
+        )
+
+    def context(
+        self, principal: Principal, request_id: str, accept_language: str | None
+    ) -> Context:
+        lang = preferred_language(accept_language, self._default_lang)
+        return self._services.context(principal, request_id, lang)
+
+    async def admit(
+        self, authorization: str | None, client: str, *, count: bool = True
+    ) -> Principal:
+        """The caller behind the headers, counted against its rate limits.
+
+        Raises RequestError 401 for a bad key and 429 (with Retry-After) over a limit.
+        """
+        db = self._services.database()
+        try:
+            principal = await authenticate(db, self._secret, authorization, client)
+        except Unauthenticated as error:
+            raise RequestError(401, str(error), {"WWW-Authenticate": "Bearer"}) from None
+        limiter = RateLimiter(db, self._limits)
+        if count and limiter.enabled:
+            wait = await limiter.retry_after(principal)
+            if wait is not None:
+                raise RequestError(
+                    429, f"rate limit exceeded; retry in {wait} s", {"Retry-After": str(wait)}
+                )
+        return principal
+
+    async def principal_for_key(self, key: str, client: str) -> Principal:
+        """A key sent in a subscription's `connection_init` (raises Unauthenticated)."""
+        return await authenticate(self._services.database(), self._secret, f"Bearer {key}", client)
 
     async def handle(self, request: Request) -> Response:
         response = await self._respond(request)
@@ -236,7 +264,9 @@ class GraphQLEndpoint:
         if not params.query:
             raise RequestError(400, "'query' is required")
 
-        context = self.context(request_id, request.headers.get("accept-language"))
+        client = request.client.host if request.client else "-"
+        principal = await self.admit(request.headers.get("authorization"), client)
+        context = self.context(principal, request_id, request.headers.get("accept-language"))
         try:
             result = await self._schema.execute(
                 params.query,

@@ -38,6 +38,23 @@ class Settings(BaseSettings):
     fetch_allowed_networks: list[str] = Field(default_factory=list)
     fetch_file_roots: list[Path] = Field(default_factory=list)
 
+    # API keys are stored as HMAC-SHA256 under this secret. Unset in dev: one is
+    # generated once under data_dir; in prod it must be set (every instance the same).
+    key_secret: SecretStr | None = None
+    # Requests per window per API key and per client address (0: no limit); the
+    # counters live in MongoDB, so every instance shares them.
+    rate_limit_window_s: int = Field(default=60, ge=1, le=3600)
+    rate_limit_per_key: int = Field(default=1200, ge=0)
+    rate_limit_per_address: int = Field(default=600, ge=0)
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+
+    # Sync workers: one runs inside each API process unless turned off.
+    worker_enabled: bool = True
+    worker_poll_s: float = Field(default=1.0, gt=0, le=60)
+    lease_ttl_s: float = Field(default=30.0, ge=1, le=3600)
+    shutdown_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    subscriptions_per_key: int = Field(default=5, ge=1)
+
     @property
     def introspection_enabled(self) -> bool:
         if self.introspection is not None:

@@ -27,10 +27,14 @@ async def withdraw_unseen(db: Database, source_id: str, epoch: str) -> int:
     """
     withdrawn = 0
     chunk: list[dict[str, Any]] = []
-    cursor = db[LISTINGS].find(
-        {"source_id": source_id, "state": "applied"},
-        {"external_id": 1, "entity": 1, "entity_id": 1, "seen_epoch": 1},
-    ).batch_size(CHUNK)  # else one reply of up to 16 MB is decoded at once
+    cursor = (
+        db[LISTINGS]
+        .find(
+            {"source_id": source_id, "state": "applied"},
+            {"external_id": 1, "entity": 1, "entity_id": 1, "seen_epoch": 1},
+        )
+        .batch_size(CHUNK)
+    )  # else one reply of up to 16 MB is decoded at once
     async for doc in cursor:
         if doc.get("seen_epoch") != epoch:
             chunk.append(doc)

@@ -62,8 +62,19 @@ async def db(
     await mongo.drop_database(name)
 
 
+TEST_KEY_SECRET = "test-secret-not-for-production"
+
+
 def settings_for(uri: str, database: str, **overrides: Any) -> Settings:
-    return Settings(mongodb_uri=SecretStr(uri), database=database, **overrides)
+    """Settings for an app on a test database: no rate limits and no in-process worker
+    unless a test asks for them (read tests send many requests from one address)."""
+    defaults: dict[str, Any] = {
+        "key_secret": SecretStr(TEST_KEY_SECRET),
+        "rate_limit_per_key": 0,
+        "rate_limit_per_address": 0,
+        "worker_enabled": False,
+    }
+    return Settings(mongodb_uri=SecretStr(uri), database=database, **(defaults | overrides))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,9 @@
+"""Admin queries and mutations: sources, runs, rejected listings (issue 4)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class AdminOps(Protocol):
+    """Everything an admin key may do; every method refuses other callers."""
