@@ -20,18 +20,36 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
+from schema.admin import AdminMutation, AdminQuery
 from schema.community import CommunityQuery
 from schema.event import EventQuery
 from schema.facets import FacetQuery
+from schema.live import LiveSubscription
 from schema.node import NodeQuery
+from schema.partner import PartnerMutation
 from schema.standard import StandardQuery
 
 logger = logging.getLogger("guildgraph.errors")
 
 
 @strawberry.type
-class Query(CommunityQuery, EventQuery, StandardQuery, FacetQuery, NodeQuery):
+class Query(CommunityQuery, EventQuery, StandardQuery, FacetQuery, NodeQuery, AdminQuery):
     pass
+
+
+@strawberry.type
+class Mutation(PartnerMutation, AdminMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(LiveSubscription):
+    pass
+
+
+def _if_fields(root: type) -> type | None:
+    """A root type with no fields yet is left out (GraphQL forbids empty types)."""
+    return root if root.__strawberry_definition__.fields else None  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,8 @@ def build_schema(limits: SchemaLimits | None = None) -> strawberry.federation.Sc
         extensions.append(DisableIntrospection)
     return strawberry.federation.Schema(
         query=Query,
+        mutation=_if_fields(Mutation),
+        subscription=_if_fields(Subscription),
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not limits.field_suggestions),
     )
@@ -97,4 +117,11 @@ def export_sdl(schema: strawberry.federation.Schema | None = None) -> str:
     return (schema or build_schema()).as_str() + "\n"
 
 
-__all__: Sequence[str] = ("Query", "SchemaLimits", "build_schema", "export_sdl")
+__all__: Sequence[str] = (
+    "Mutation",
+    "Query",
+    "SchemaLimits",
+    "Subscription",
+    "build_schema",
+    "export_sdl",
+)

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import strawberry
+
 
 class LiveFeeds(Protocol):
     """Change feeds a subscription reads (MongoDB change streams in service/)."""
+
+
+@strawberry.type
+class LiveSubscription:
+    pass

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import strawberry
+
 
 class PartnerWrites(Protocol):
     """Writes of the calling partner's own listings (bound to its source)."""
+
+
+@strawberry.type
+class PartnerMutation:
+    pass

@@ -28,6 +28,10 @@ class Family(StrEnum):
     PARTNER = "partner"
 
 
+# Partner sources have no connector: their listings arrive through mutations.
+PUSH = "push"
+
+
 class SourceError(ValueError):
     """A source cannot be saved or found; the message says which and why."""
 
@@ -57,6 +61,14 @@ class SourceSpec(BaseModel):
     def _connector_config(self) -> SourceSpec:
         if self.id == "demo":
             raise ValueError("id: 'demo' is the built-in demo source")
+        if (self.kind == PUSH) != (self.family is Family.PARTNER):
+            raise ValueError(f"kind: a partner source has kind {PUSH!r}, and only a partner source")
+        if self.kind == PUSH:
+            if self.config:
+                raise ValueError("config: a partner (push) source has no connector configuration")
+            if self.schedule is not None:
+                raise ValueError("schedule: partners push their listings; nothing to schedule")
+            return self
         try:
             validate_config(self.kind, self.config)
         except ConfigError as error:
