@@ -52,9 +52,10 @@ from service import ingest, matching, sync
 from service.db import COMMUNITIES, EVENTS, INDEXES, VALIDATORS, Database, ensure_collections
 from service.embedded import EmbeddedDatabase
 from service.normalize import KEY_SEPARATOR
+from service.runs import Mode
 from service.sources import SourceSpec, add_source, durable
 from service.storage import mongo_client
-from service.sync import Mode, run_sync
+from service.sync import run_sync
 
 SCRIPT = Path(__file__).resolve()
 BENCH_DIR = SCRIPT.parent

@@ -13,6 +13,7 @@ from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from connectors.http import FetchPolicy, SafeFetcher
+from service.runs import Mode, RunStatus, recent_runs
 from service.settings import Settings
 from service.sources import (
     SourceError,
@@ -23,8 +24,8 @@ from service.sources import (
     set_enabled,
 )
 from service.storage import open_storage
-from service.sync import Mode, RunStatus, recent_runs, run_sync
 from service.sync import Progress as RunProgress
+from service.sync import run_sync
 
 console = Console(stderr=True)
 

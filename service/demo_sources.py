@@ -17,8 +17,9 @@ from typing import Any
 
 from connectors.http import FetchPolicy, SafeFetcher
 from service.db import SOURCES, Database
+from service.runs import Mode
 from service.sources import SourceSpec, add_source
-from service.sync import Mode, run_sync
+from service.sync import run_sync
 
 
 def demo_sources_dir() -> Path:

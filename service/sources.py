@@ -120,20 +120,38 @@ _STREAM_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 async def save_stream_state(
-    db: Database, source_id: str, stream: str, state: dict[str, Any], *, complete: bool
-) -> None:
-    """Checkpoint one stream (journaled: a resumed run starts exactly here)."""
+    db: Database,
+    source_id: str,
+    stream: str,
+    state: dict[str, Any],
+    *,
+    complete: bool,
+    fence: int | None = None,
+) -> bool:
+    """Checkpoint one stream (journaled: a resumed run starts exactly here).
+
+    With `fence`, only while the source's fencing token is still that one; returns
+    False when a newer holder has taken the source's run over (nothing written).
+    """
     if not _STREAM_NAME.match(stream):
         raise SourceError(f"stream name {stream!r} cannot be stored")
-    await durable(db)[SOURCES].update_one(
-        {"_id": source_id},
+    result = await durable(db)[SOURCES].update_one(
+        _fenced(source_id, fence),
         {"$set": {f"sync.streams.{stream}": {"state": state, "complete": complete}}},
     )
+    return result.matched_count == 1
 
 
-async def start_pass(db: Database, source_id: str, epoch: str | None, reset: bool) -> None:
+async def start_pass(
+    db: Database, source_id: str, epoch: str | None, reset: bool, fence: int | None = None
+) -> bool:
     """Begin a full pass (`epoch`) or an incremental one (None); `reset` forgets states."""
     update: dict[str, Any] = {"sync.epoch": epoch}
     if reset:
         update["sync.streams"] = {}
-    await durable(db)[SOURCES].update_one({"_id": source_id}, {"$set": update})
+    result = await durable(db)[SOURCES].update_one(_fenced(source_id, fence), {"$set": update})
+    return result.matched_count == 1
+
+
+def _fenced(source_id: str, fence: int | None) -> dict[str, Any]:
+    return {"_id": source_id} if fence is None else {"_id": source_id, "sync.fence": fence}

@@ -14,17 +14,16 @@ listings withdrawn. A failed or cancelled run withdraws nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import socket
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import timedelta
 from typing import Any
-
-from bson import ObjectId
 
 from connectors.clusters import MemberHints
 from connectors.contract import Checkpoint, Fetcher, Rejected, Stream
@@ -32,40 +31,41 @@ from connectors.errors import ConnectorError, FatalError
 from connectors.registry import ConfigError, build_connector
 from schema.models import Listing
 from service.clusters import link_members
-from service.db import SYNC_RUNS, Database
+from service.db import Database
+from service.fetch_meter import MeteredFetcher
 from service.ingest import Outcome, ingest, keep_unusable
-from service.sources import SourceError, durable, get_source, save_stream_state, start_pass
+from service.runs import (
+    Counts,
+    Lease,
+    LeaseLost,
+    Mode,
+    RunActive,
+    RunStatus,
+    active_run,
+    claim_run,
+    finish,
+    get_run,
+    release,
+    renew,
+    start_run,
+    worker_name,
+)
+from service.sources import PUSH, SourceError, durable, get_source, save_stream_state, start_pass
 from service.withdrawal import withdraw_unseen
+
+logger = logging.getLogger("guildgraph.sync")
 
 BATCH_SIZE = 500
 ERROR_SAMPLE = 20
-# A running run beats at every batch and checkpoint; one silent for this long died
-# with its process (until workers hold leases, see the issues on scaling out).
-HEARTBEAT_TIMEOUT = timedelta(minutes=3)
+DEFAULT_LEASE_TTL = timedelta(seconds=30)
 
 
-class RunStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    PARTIALLY_SUCCEEDED = "partially_succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+class RunCancelled(Exception):
+    """An admin asked the run to stop; it stops at the next checkpoint."""
 
 
-class Mode(StrEnum):
-    INCREMENTAL = "incremental"
-    FULL = "full"
-
-
-@dataclass
-class Counts:
-    fetched: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    withdrawn: int = 0
+class Interrupted(Exception):
+    """This worker is shutting down; the run goes back to the queue."""
 
 
 @dataclass
@@ -75,6 +75,8 @@ class Progress:
     run_id: str
     counts: Counts = field(default_factory=Counts)
     checkpoints: int = 0
+    pages: int = 0
+    bytes: int = 0
     started: float = field(default_factory=time.monotonic)
     errors: list[dict[str, str]] = field(default_factory=list)
 
@@ -87,24 +89,43 @@ class Progress:
         if len(self.errors) < ERROR_SAMPLE:
             self.errors.append({"where": where, "message": message[:500]})
 
+    def fields(self) -> dict[str, Any]:
+        """The run record's progress fields."""
+        return {
+            "counts": asdict(self.counts),
+            "checkpoints": self.checkpoints,
+            "errors": self.errors,
+            "progress.pages": self.pages,
+            "progress.bytes": self.bytes,
+            "progress.records_per_s": round(self.records_per_s, 1),
+        }
+
 
 Watcher = Callable[[Progress], None]
 
 
 class _Run:
+    """One execution of a run under a lease: every write of progress is fenced."""
+
     def __init__(
         self,
         db: Database,
-        source: dict[str, Any],
-        run_id: ObjectId,
+        lease: Lease,
         progress: Progress,
+        *,
+        meter: MeteredFetcher,
+        ttl: timedelta,
         watch: Watcher,
+        stop: asyncio.Event,
     ) -> None:
         self.db = durable(db)
-        self.source_id: str = source["_id"]
-        self.run_id = run_id
+        self.lease = lease
+        self.source_id = lease.source_id
         self.progress = progress
+        self.meter = meter
+        self.ttl = ttl
         self.watch = watch
+        self.stop = stop
         # External ids read in this run, kept only for streams that need them after
         # the run (cluster member hints): a 50,000-row registry need not hold them.
         self.seen: set[str] = set()
@@ -131,9 +152,7 @@ class _Run:
                 batch = []
                 await self.keep(stream, unusable)
                 unusable = []
-                await save_stream_state(
-                    self.db, self.source_id, stream.name, item.state, complete=False
-                )
+                await self.checkpoint(stream.name, item.state, complete=False)
                 self.progress.checkpoints += 1
                 await self.beat()
                 self.watch(self.progress)
@@ -142,6 +161,13 @@ class _Run:
         if isinstance(stream, MemberHints):
             members = {ext: stream.members_of(ext) for ext in self.seen}
             await link_members(self.db, self.source_id, {k: v for k, v in members.items() if v})
+
+    async def checkpoint(self, stream: str, state: dict[str, Any], *, complete: bool) -> None:
+        saved = await save_stream_state(
+            self.db, self.source_id, stream, state, complete=complete, fence=self.lease.fence
+        )
+        if not saved:
+            raise LeaseLost(f"source {self.source_id!r} is fenced by a newer run holder")
 
     async def flush(self, batch: list[Listing], epoch: str | None) -> None:
         if not batch:
@@ -164,17 +190,17 @@ class _Run:
         self.watch(self.progress)
 
     async def beat(self) -> None:
-        """Progress for watchers, and the sign of life that keeps this run active."""
-        await self.db[SYNC_RUNS].update_one(
-            {"_id": self.run_id},
-            {
-                "$set": {
-                    "heartbeat_at": datetime.now(UTC),
-                    "counts": asdict(self.progress.counts),
-                    "checkpoints": self.progress.checkpoints,
-                }
-            },
-        )
+        """Renew the lease with the progress so far; stop here if asked to.
+
+        Called before every batch and after every checkpoint, so a cancelled or
+        interrupted run stops having written nothing past its last checkpoint's batch.
+        """
+        self.progress.pages, self.progress.bytes = self.meter.pages, self.meter.bytes
+        cancel = await renew(self.db, self.lease, self.ttl, self.progress.fields())
+        if cancel:
+            raise RunCancelled
+        if self.stop.is_set():
+            raise Interrupted
 
     async def keep(self, stream: Stream, unusable: list[Rejected]) -> None:
         if unusable:
@@ -182,20 +208,109 @@ class _Run:
             await keep_unusable(self.db, stream.entity, self.source_id, records)
 
 
-async def create_run(db: Database, source_id: str, mode: Mode, trigger: str) -> ObjectId:
-    now = datetime.now(UTC)
-    result = await durable(db)[SYNC_RUNS].insert_one(
-        {
-            "source_id": source_id,
-            "mode": mode.value,
-            "trigger": trigger,
-            "status": RunStatus.QUEUED.value,
-            "created_at": now,
-            "counts": asdict(Counts()),
-        }
+async def execute(
+    db: Database,
+    lease: Lease,
+    fetcher: Fetcher,
+    *,
+    ttl: timedelta = DEFAULT_LEASE_TTL,
+    watch: Watcher | None = None,
+    stop: asyncio.Event | None = None,
+) -> dict[str, Any]:
+    """Execute a claimed run to its end (or until cancelled, interrupted or fenced out).
+
+    Returns the run record as it is afterwards. An interrupted run (`stop` set, or
+    this task cancelled) goes back to the queue and the next worker resumes it from
+    the last checkpoint; a run whose lease was lost returns without writing more.
+    """
+    run = await get_run(db, lease.run_id)
+    if run is None:
+        raise FatalError(f"run {lease.run_id} vanished")
+    meter = MeteredFetcher(fetcher)
+    progress = Progress(str(lease.run_id), counts=Counts(**run.get("counts") or {}))
+    job = _Run(
+        db,
+        lease,
+        progress,
+        meter=meter,
+        ttl=ttl,
+        watch=watch or (lambda _: None),
+        stop=stop or asyncio.Event(),
     )
-    run_id: ObjectId = result.inserted_id
-    return run_id
+    keeper = asyncio.create_task(_keep_lease(db, lease, ttl, progress, meter))
+    status = RunStatus.SUCCEEDED
+    try:
+        await _work(db, job, Mode(run["mode"]))
+        if progress.counts.rejected:
+            status = RunStatus.PARTIALLY_SUCCEEDED
+    except (ConnectorError, ConfigError, SourceError) as error:
+        # Retriable errors have had their retries inside the fetcher: the run fails,
+        # keeps its last checkpoint, and the next run resumes there.
+        status = RunStatus.FAILED
+        progress.error("run", f"{type(error).__name__}: {error}")
+    except RunCancelled:
+        status = RunStatus.CANCELLED
+    except Interrupted:
+        await release(db, lease, progress.fields())
+        return await _record(db, lease)
+    except LeaseLost:
+        logger.warning("run %s: lease lost to another worker; stopping", lease.run_id)
+        return await _record(db, lease)
+    except asyncio.CancelledError:
+        with contextlib.suppress(LeaseLost):
+            await asyncio.shield(release(db, lease, progress.fields()))
+        raise
+    except Exception as error:
+        # A bug must not leave the run to be retried by every worker in turn: it
+        # fails here, visibly, with the traceback in the log.
+        logger.exception("run %s failed unexpectedly", lease.run_id)
+        status = RunStatus.FAILED
+        progress.error("run", f"internal error ({type(error).__name__})")
+    finally:
+        keeper.cancel()
+    progress.pages, progress.bytes = meter.pages, meter.bytes
+    with contextlib.suppress(LeaseLost):
+        await finish(db, lease, status, progress.fields())
+    return await _record(db, lease)
+
+
+async def _work(db: Database, job: _Run, mode: Mode) -> None:
+    source = await get_source(db, job.source_id)
+    if source.get("kind") == PUSH:
+        raise SourceError(f"source {job.source_id!r} is a partner source: nothing to fetch")
+    epoch = await _begin(db, source, mode, job.lease.fence)
+    source = await get_source(db, job.source_id)
+    connector = build_connector(source["kind"], source["config"], job.meter, job.source_id)
+    for stream in connector.streams():
+        stored = source["sync"]["streams"].get(stream.name) or {}
+        await job.stream(stream, stored.get("state"), epoch)
+        latest = await get_source(db, job.source_id)
+        state = (latest["sync"]["streams"].get(stream.name) or {}).get("state") or {}
+        await job.checkpoint(stream.name, state, complete=True)
+    if epoch is not None:
+        await job.beat()  # the last chance to be told to stop before withdrawing
+        job.progress.counts.withdrawn = await withdraw_unseen(job.db, job.source_id, epoch)
+        await start_pass(db, job.source_id, None, reset=False, fence=job.lease.fence)
+
+
+async def _keep_lease(
+    db: Database, lease: Lease, ttl: timedelta, progress: Progress, meter: MeteredFetcher
+) -> None:
+    """Renew the lease while a long fetch keeps the run from reaching a batch."""
+    while True:
+        await asyncio.sleep(ttl.total_seconds() / 3)
+        progress.pages, progress.bytes = meter.pages, meter.bytes
+        try:
+            await renew(db, lease, ttl, progress.fields())
+        except LeaseLost:
+            return  # the run's own next write will find out and stop
+
+
+async def _record(db: Database, lease: Lease) -> dict[str, Any]:
+    record = await get_run(db, lease.run_id)
+    if record is None:
+        raise FatalError(f"run {lease.run_id} vanished while it was being written")
+    return record
 
 
 async def run_sync(
@@ -206,121 +321,48 @@ async def run_sync(
     mode: Mode = Mode.INCREMENTAL,
     trigger: str = "cli",
     watch: Watcher | None = None,
+    ttl: timedelta = DEFAULT_LEASE_TTL,
 ) -> dict[str, Any]:
-    """Run one sync of `source_id` to its end; returns the finished run record."""
-    source = await get_source(db, source_id)
-    if not source.get("enabled", True):
-        raise SourceError(f"source {source_id!r} is disabled")
-    await _settle_earlier_runs(db, source_id)
-    run_id = await create_run(db, source_id, mode, trigger)
-    progress = Progress(run_id=str(run_id))
-    runs = durable(db)[SYNC_RUNS]
-    now = datetime.now(UTC)
-    await runs.update_one(
-        {"_id": run_id},
-        {
-            "$set": {
-                "status": RunStatus.RUNNING.value,
-                "started_at": now,
-                "heartbeat_at": now,
-                "owner": _owner(),
-            }
-        },
-    )
-    status = RunStatus.SUCCEEDED
+    """Run one sync of `source_id` here, now, to its end; returns the run record.
+
+    When the source already has an active run that nobody is working on (queued,
+    its lease expired, or its process on this host is gone), this resumes that run.
+    """
+    owner = worker_name()
     try:
-        epoch = await _begin(db, source, mode)
-        source = await get_source(db, source_id)
-        connector = build_connector(source["kind"], source["config"], fetcher, source_id)
-        run = _Run(db, source, run_id, progress, watch or (lambda _: None))
-        for stream in connector.streams():
-            stored = source["sync"]["streams"].get(stream.name) or {}
-            state = stored.get("state") if stored else None
-            await run.stream(stream, state, epoch)
-            await _complete_stream(db, source_id, stream.name)
-        if epoch is not None:
-            progress.counts.withdrawn = await withdraw_unseen(durable(db), source_id, epoch)
-            await start_pass(db, source_id, None, reset=False)
-        if progress.counts.rejected:
-            status = RunStatus.PARTIALLY_SUCCEEDED
-    except (ConnectorError, ConfigError) as error:
-        # Retriable errors have had their retries inside the fetcher: the run fails,
-        # keeps its last checkpoint, and the next run resumes there.
-        status = RunStatus.FAILED
-        progress.error("run", f"{type(error).__name__}: {error}")
-    except asyncio.CancelledError:
-        status = RunStatus.CANCELLED
-        raise
-    finally:
-        await runs.update_one(
-            {"_id": run_id},
-            {
-                "$set": {
-                    "status": status.value,
-                    "finished_at": datetime.now(UTC),
-                    "counts": asdict(progress.counts),
-                    "checkpoints": progress.checkpoints,
-                    "errors": progress.errors,
-                }
-            },
-        )
-    record = await runs.find_one({"_id": run_id})
-    if record is None:
-        raise FatalError(f"run {run_id} vanished while it was being written")
-    return record
+        lease, _ = await start_run(db, source_id, mode, trigger, owner, ttl)
+    except RunActive:
+        active = await active_run(db, source_id)
+        claimed = None
+        if active is not None:
+            holder = (active.get("lease") or {}).get("owner")
+            dead = holder if isinstance(holder, str) and _died_here(holder) else None
+            claimed = await claim_run(db, active["_id"], owner, ttl, dead_owner=dead)
+        if claimed is None:
+            raise
+        lease = claimed[0]
+        logger.info("resuming run %s of %s", lease.run_id, source_id)
+    return await execute(db, lease, fetcher, ttl=ttl, watch=watch)
 
 
-async def _settle_earlier_runs(db: Database, source_id: str) -> None:
-    """Refuse to start beside a live run of the same source; close the dead ones."""
-    runs = durable(db)[SYNC_RUNS]
-    now = datetime.now(UTC)
-    stale_before = now - HEARTBEAT_TIMEOUT
-    running = await runs.find(
-        {"source_id": source_id, "status": RunStatus.RUNNING.value},
-        {"heartbeat_at": 1, "owner": 1},
-    ).to_list()
-    live = [r for r in running if _alive(r, stale_before)]
-    if live:
-        raise SourceError(f"a run of {source_id!r} is already active ({live[0]['_id']})")
-    if running:
-        await runs.update_many(
-            {"_id": {"$in": [r["_id"] for r in running]}},
-            {
-                "$set": {"status": RunStatus.FAILED.value, "finished_at": now},
-                "$push": {
-                    "errors": {"where": "run", "message": "interrupted: its process stopped"}
-                },
-            },
-        )
-
-
-def _owner() -> dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
-def _alive(run: dict[str, Any], stale_before: datetime) -> bool:
-    """A run on this host is alive while its process is; elsewhere, while it beats."""
-    owner = run.get("owner") or {}
-    if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
-        try:
-            os.kill(owner["pid"], 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True  # someone else's live process
+def _died_here(owner: str) -> bool:
+    """Whether a lease owner ("host:pid:tag") was a process on this host that is gone."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False  # another worker of this process: it lives
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
         return True
-    beat: datetime | None = run.get("heartbeat_at")
-    return beat is not None and beat > stale_before
+    except PermissionError:
+        return False  # someone else's live process
+    return False
 
 
-async def recent_runs(db: Database, source_id: str | None, limit: int) -> list[dict[str, Any]]:
-    """The newest runs first (of one source, or of all)."""
-    selection = {"source_id": source_id} if source_id else {}
-    cursor = db[SYNC_RUNS].find(selection).sort("created_at", -1).limit(max(1, min(limit, 500)))
-    return await cursor.to_list()
-
-
-async def _begin(db: Database, source: dict[str, Any], mode: Mode) -> str | None:
+async def _begin(db: Database, source: dict[str, Any], mode: Mode, fence: int) -> str | None:
     """The pass this run belongs to: a resumed one, a new full one, or incremental (None)."""
     sync = source.get("sync") or {}
     unfinished = any(not s.get("complete") for s in sync.get("streams", {}).values())
@@ -329,12 +371,7 @@ async def _begin(db: Database, source: dict[str, Any], mode: Mode) -> str | None
         return epoch  # a full pass was interrupted: finish it first
     if mode is Mode.FULL:
         epoch = uuid.uuid4().hex
-        await start_pass(db, source["_id"], epoch, reset=True)
+        if not await start_pass(db, source["_id"], epoch, reset=True, fence=fence):
+            raise LeaseLost(f"source {source['_id']!r} is fenced by a newer run holder")
         return epoch
     return None
-
-
-async def _complete_stream(db: Database, source_id: str, stream: str) -> None:
-    source = await get_source(db, source_id)
-    stored = source["sync"]["streams"].get(stream) or {}
-    await save_stream_state(db, source_id, stream, stored.get("state") or {}, complete=True)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from connectors.http import FetchPolicy, SafeFetcher
-from service.db import COMMUNITIES, LISTINGS, Database
+from service.db import COMMUNITIES, LISTINGS, SYNC_RUNS, Database
+from service.runs import Mode, RunActive, RunStatus
 from service.sources import SourceError, SourceSpec, add_source, get_source
-from service.sync import Mode, RunStatus, run_sync
+from service.sync import run_sync
 from tests.connectors.loopback import Loopback, loopback_server
 
 MAPPING = {
@@ -210,33 +215,51 @@ async def test_a_source_id_is_registered_once(
         await _register(db, server)
 
 
-async def test_a_run_of_a_dead_process_is_closed_and_a_live_one_blocks(
+async def _held_run(db: Database, owner: str, expires_in: timedelta) -> ObjectId:
+    """A running run of the registry as a worker `owner` left it."""
+    now = datetime.now(UTC)
+    run = {"source_id": "nko-registry", "mode": "full", "trigger": "api", "counts": {},
+           "status": "running", "active": True, "created_at": now, "heartbeat_at": now,
+           "lease": {"owner": owner, "expires_at": now + expires_in, "fence": 1}}  # fmt: skip
+    inserted = await db[SYNC_RUNS].insert_one(run)
+    return inserted.inserted_id
+
+
+async def test_a_live_run_blocks_another_of_the_same_source(
     db: Database, registry: tuple[Registry, Loopback], fetcher: SafeFetcher
 ) -> None:
-    import os
-    import socket
-    from datetime import UTC, datetime
-
-    from service.db import SYNC_RUNS
-
     _, server = registry
     await _register(db, server)
-    host = socket.gethostname()
-    base = {"source_id": "nko-registry", "mode": "full", "trigger": "cli", "counts": {}}
-    now = datetime.now(UTC)
-    live = {**base, "status": "running", "created_at": now, "heartbeat_at": now,
-            "owner": {"host": host, "pid": os.getpid()}}  # fmt: skip
-    inserted = await db[SYNC_RUNS].insert_one(live)
-    with pytest.raises(SourceError, match="already active"):
+    await _held_run(db, f"{socket.gethostname()}:{os.getpid()}:other", timedelta(minutes=1))
+    with pytest.raises(RunActive, match="already queued or running"):
         await run_sync(db, "nko-registry", fetcher)
+    assert await db[SYNC_RUNS].count_documents({}) == 1
 
-    # A pid that cannot exist: the process that ran it is gone.
-    await db[SYNC_RUNS].update_one(
-        {"_id": inserted.inserted_id}, {"$set": {"owner": {"host": host, "pid": 2**22 + 7}}}
-    )
+
+@pytest.mark.parametrize(
+    ("owner", "expires_in"),
+    [
+        # A pid that cannot exist on this host: the process that held it is gone.
+        (f"{socket.gethostname()}:{2**22 + 7}:gone", timedelta(minutes=1)),
+        # Another host's worker that stopped renewing: its lease ran out.
+        ("elsewhere:1234:stalled", timedelta(seconds=-1)),
+    ],
+    ids=["dead-process", "expired-lease"],
+)
+async def test_an_abandoned_run_is_taken_over_and_finished(
+    db: Database,
+    registry: tuple[Registry, Loopback],
+    fetcher: SafeFetcher,
+    owner: str,
+    expires_in: timedelta,
+) -> None:
+    _, server = registry
+    await _register(db, server)
+    abandoned = await _held_run(db, owner, expires_in)
     run = await run_sync(db, "nko-registry", fetcher, mode=Mode.FULL)
+    assert run["_id"] == abandoned
     assert run["status"] == RunStatus.SUCCEEDED
-    dead = await db[SYNC_RUNS].find_one({"_id": inserted.inserted_id})
-    assert dead is not None
-    assert dead["status"] == "failed"
-    assert "interrupted" in dead["errors"][-1]["message"]
+    assert run["attempts"] == 1
+    assert "active" not in run
+    assert await db[SYNC_RUNS].count_documents({}) == 1
+    assert await db[COMMUNITIES].count_documents({}) == 10
