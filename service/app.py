@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -17,12 +18,13 @@ from service.context import Services
 from service.db import Database
 from service.demo import load_demo_if_empty
 from service.demo_sources import sync_demo_sources
+from service.fetching import fetcher_factory
 from service.http import GraphQLEndpoint
 from service.metrics import Metrics
 from service.settings import Settings
 from service.storage import Storage, open_storage
 from service.websocket import WebSocketGraphQL
-from service.worker import WorkerHandle
+from service.worker import Worker, WorkerHandle
 
 logger = logging.getLogger("guildgraph")
 
@@ -48,8 +50,8 @@ def create_app(
             raise RuntimeError("the database is not open (outside the app lifespan)")
         return storage.db
 
-    worker = WorkerHandle()
-    services = Services(database=database, settings=settings, worker=worker)
+    handle = WorkerHandle()
+    services = Services(database=database, settings=settings, worker=handle)
     endpoint = GraphQLEndpoint(schema, services, metrics=metrics)
     websocket = WebSocketGraphQL(endpoint, schema=schema, graphql_ide=None)
 
@@ -64,16 +66,32 @@ def create_app(
                     logger.info(
                         "demo source %s: %s %s", run["source_id"], run["status"], run["counts"]
                     )
+            worker = None
+            if settings.worker_enabled:
+                worker = Worker(
+                    opened.db,
+                    fetcher_factory(settings),
+                    handle=handle,
+                    poll_s=settings.worker_poll_s,
+                    lease_ttl=timedelta(seconds=settings.lease_ttl_s),
+                )
+                worker.start()
+            app.state.begin_shutdown = lambda: _begin_shutdown(app, worker)
             logger.info("guildgraph ready on database %r", settings.database)
             try:
                 yield
             finally:
+                _begin_shutdown(app, worker)
+                if worker is not None:
+                    await worker.stop(settings.shutdown_timeout_s)
                 storage = None
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> JSONResponse:
+        if getattr(request.app.state, "draining", False):
+            return JSONResponse({"status": "draining"}, status_code=503)
         try:
             await database().command("ping")
         except Exception as error:
@@ -96,3 +114,11 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+
+
+def _begin_shutdown(app: Starlette, worker: Worker | None) -> None:
+    """At the stop signal: report not ready, and let the worker take no new run."""
+    app.state.draining = True
+    if worker is not None:
+        worker.stopping.set()
+        worker.handle.notify()

@@ -1,4 +1,4 @@
-"""The `guildgraph` command: serve, demo load, schema export, sources, sync."""
+"""The `guildgraph` command: serve, worker, demo load, schema export, sources, sync, keys."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import asyncio
 import logging
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
 from schema import export_sdl
-from service import cli_sync
+from service import cli_keys, cli_sync
 from service.app import create_app
 from service.demo import load_demo
 from service.demo_sources import sync_demo_sources
@@ -22,9 +24,28 @@ from service.storage import open_storage
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema" / "schema.graphql"
 
 
+class _GracefulServer(uvicorn.Server):
+    """Tells the app at the stop signal, so its worker stops claiming runs while
+    uvicorn drains the requests in flight (bounded by `timeout_graceful_shutdown`)."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     app = create_app(settings, load_demo=args.load_demo_if_empty)
-    uvicorn.run(
+
+    def begin_shutdown() -> None:
+        hook = getattr(app.state, "begin_shutdown", None)
+        if hook is not None:
+            hook()
+
+    config = uvicorn.Config(
         app,
         host=args.host or settings.host,
         port=args.port if args.port is not None else settings.port,
@@ -32,7 +53,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         http="httptools",
         log_level="info",
         access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or 1,
     )
+    _GracefulServer(config, begin_shutdown).run()
     return 0
 
 
@@ -77,6 +100,7 @@ def parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--output", type=Path, default=SCHEMA_FILE)
     cli_sync.add_commands(commands)
+    cli_keys.add_commands(commands)
     return root
 
 
@@ -90,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings, args)
     if args.command in ("sources", "sync", "runs"):
         return asyncio.run(cli_sync.run_command(settings, args))
+    if args.command == "keys":
+        return asyncio.run(cli_keys.keys_command(settings, args))
+    if args.command == "worker":
+        return asyncio.run(cli_keys.worker_command(settings))
     return asyncio.run(_demo_load(settings))
 
 

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.http import FetchPolicy, SafeFetcher
+from connectors.http import SafeFetcher
+from service.fetching import fetch_policy
 from service.runs import Mode, RunStatus, recent_runs
 from service.settings import Settings
 from service.sources import (
@@ -44,13 +45,6 @@ def add_commands(commands: Any) -> None:
     sync = commands.add_parser("sync", help="run one sync of a source now")
     sync.add_argument("source_id")
     sync.add_argument("--full", action="store_true", help="full refresh (withdraws what is gone)")
-
-
-def fetch_policy(settings: Settings) -> FetchPolicy:
-    return FetchPolicy(
-        allowed_networks=settings.fetch_allowed_networks,
-        allow_file_roots=[str(p.resolve()) for p in settings.fetch_file_roots],
-    )
 
 
 async def run_command(settings: Settings, args: argparse.Namespace) -> int:

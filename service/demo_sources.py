@@ -10,16 +10,20 @@ provenance entry).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from connectors.http import FetchPolicy, SafeFetcher
 from service.db import SOURCES, Database
-from service.runs import Mode
-from service.sources import SourceSpec, add_source
+from service.runs import Mode, RunActive
+from service.sources import SourceError, SourceSpec, add_source
 from service.sync import run_sync
+
+logger = logging.getLogger("guildgraph.demo")
 
 
 def demo_sources_dir() -> Path:
@@ -44,7 +48,11 @@ async def sync_demo_sources(db: Database) -> list[dict[str, Any]]:
         for spec in demo_specs():
             first_time = await db[SOURCES].find_one({"_id": spec.id}, {"_id": 1}) is None
             if first_time:
-                await add_source(db, spec)
+                with contextlib.suppress(SourceError):  # another instance added it
+                    await add_source(db, spec)
             mode = Mode.FULL if first_time else Mode.INCREMENTAL
-            runs.append(await run_sync(db, spec.id, fetcher, mode=mode, trigger="demo"))
+            try:
+                runs.append(await run_sync(db, spec.id, fetcher, mode=mode, trigger="demo"))
+            except RunActive as busy:
+                logger.info("demo source %s: %s", spec.id, busy)  # another instance syncs it
     return runs
