@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections import Counter
@@ -55,7 +56,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or 1,
     )
-    _GracefulServer(config, begin_shutdown).run()
+    # uvicorn re-raises the stop signal once shut down; Ctrl-C then ends here (as
+    # uvicorn.run does), SIGTERM with the signal's own exit status.
+    with contextlib.suppress(KeyboardInterrupt):
+        _GracefulServer(config, begin_shutdown).run()
     return 0
 
 

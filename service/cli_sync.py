@@ -99,25 +99,27 @@ async def _sync(settings: Settings, source_id: str, mode: Mode) -> int:
             TextColumn("[bold]{task.description}"),
             TextColumn("{task.fields[records]} records"),
             TextColumn("{task.fields[rate]:.0f}/s"),
+            TextColumn("{task.fields[pages]} pages"),
             TextColumn("{task.fields[checkpoints]} checkpoints"),
             TextColumn("{task.fields[rejected]} rejected"),
             TimeElapsedColumn(),
             console=console,
         ) as bar:
-            task = bar.add_task(source_id, records=0, rate=0.0, checkpoints=0, rejected=0)
+            task = bar.add_task(source_id, records=0, rate=0.0, pages=0, checkpoints=0, rejected=0)
 
             def watch(progress: RunProgress) -> None:
                 bar.update(
                     task,
                     records=progress.counts.fetched,
                     rate=progress.records_per_s,
+                    pages=progress.pages,
                     checkpoints=progress.checkpoints,
                     rejected=progress.counts.rejected,
                 )
 
             run = await run_sync(storage.db, source_id, fetcher, mode=mode, watch=watch)
     _summary(run)
-    return 0 if run["status"] != RunStatus.FAILED else 1
+    return 0 if run["status"] in (RunStatus.SUCCEEDED, RunStatus.PARTIALLY_SUCCEEDED) else 1
 
 
 async def _runs(settings: Settings, source_id: str | None, limit: int) -> int:
@@ -144,14 +146,13 @@ COUNT_NAMES = ("fetched", "created", "updated", "unchanged", "rejected", "withdr
 
 def _summary(run: dict[str, Any]) -> None:
     table = Table(title=f"{run['source_id']}: {run['status']} ({run['mode']})")
-    for name in ("fetched", "created", "updated", "unchanged", "rejected", "withdrawn"):
+    for name in (*COUNT_NAMES, "pages", "bytes"):
         table.add_column(name, justify="right")
-    counts = run["counts"]
+    counts, progress = run["counts"], run.get("progress") or {}
     table.add_row(
-        *(
-            str(counts[name])
-            for name in ("fetched", "created", "updated", "unchanged", "rejected", "withdrawn")
-        )
+        *(str(counts[name]) for name in COUNT_NAMES),
+        str(progress.get("pages", 0)),
+        str(progress.get("bytes", 0)),
     )
     Console().print(table)
     for error in run.get("errors", [])[:10]:
