@@ -1,16 +1,166 @@
-"""Subscriptions: sync run progress and listing changes (issue 4)."""
+"""Subscriptions: listing changes (public) and sync run progress (admins).
+
+Served over `graphql-transport-ws` at `/graphql`; the feeds come from MongoDB
+change streams (service.live), so a write made through any instance reaches the
+subscribers of every instance.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import contextlib
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Annotated, Protocol
 
 import strawberry
 
+from schema.community import Community
+from schema.context import DataAccess, Info
+from schema.event import Event
+from schema.relay import Doc, to_global_id
+from schema.runs import SyncRun
+
+
+@strawberry.enum(description="What happened to a listed entity")
+class ListingChangeKind(Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    WITHDRAWN = "withdrawn"
+
+
+@strawberry.enum(description="The kinds of entity `listingChanges` reports")
+class ListingEntityType(Enum):
+    COMMUNITY = "community"
+    EVENT = "event"
+
+
+@strawberry.input(description="Changes matching every field given; lists match any value")
+class ListingChangeFilter:
+    entity_types: list[ListingEntityType] | None = None
+    changes: list[ListingChangeKind] | None = None
+    industries: list[str] | None = strawberry.field(
+        default=None,
+        description="Industry codes: a community's own, an event's organizers'",
+    )
+    countries: list[str] | None = strawberry.field(
+        default=None,
+        description="ISO 3166-1 alpha-2 codes: a community's countries, an event's venue",
+    )
+    source_ids: list[str] | None = strawberry.field(
+        default=None, description="Sources the entity is listed by (any of them)"
+    )
+
+
+@dataclass(frozen=True)
+class LiveChange:
+    """A change as the feed reports it (`doc` is None for a withdrawal)."""
+
+    change: ListingChangeKind
+    entity: ListingEntityType
+    entity_id: str
+    at: datetime
+    doc: Doc | None
+
 
 class LiveFeeds(Protocol):
-    """Change feeds a subscription reads (MongoDB change streams in service/)."""
+    """Change feeds a subscription reads (MongoDB change streams in service/).
+
+    Each method checks its arguments and the caller before returning, so a refusal
+    is the operation's error rather than a failed stream; the stream ends when the
+    subscription does.
+    """
+
+    async def listing_changes(
+        self, filter: ListingChangeFilter | None
+    ) -> AsyncGenerator[LiveChange, None]: ...
+
+    async def run_progress(self, run_id: str) -> AsyncGenerator[Doc, None]:
+        """Admin only: the run document now, then each new state, until it ends."""
+        ...
+
+    def reader(self, now: datetime) -> DataAccess:
+        """A fresh reader (with empty DataLoader caches) for one pushed item."""
+        ...
+
+
+ListingEntity = Annotated[
+    Community | Event,
+    strawberry.union("ListingEntity", description="A community or an event"),
+]
+
+
+@strawberry.type(description="A community or event was created, updated or withdrawn")
+class ListingChange:
+    change: ListingChangeKind
+    entity_type: ListingEntityType
+    id: strawberry.ID = strawberry.field(description="Global id of the community or event")
+    at: datetime
+    entity: ListingEntity | None = strawberry.field(
+        description="The entity as it is now; null when withdrawn"
+    )
+
+    @classmethod
+    def of(cls, item: LiveChange) -> ListingChange:
+        entity: Community | Event | None = None
+        if item.doc is not None:
+            convert = Community if item.entity is ListingEntityType.COMMUNITY else Event
+            entity = convert.from_doc(item.doc)
+        type_name = "Community" if item.entity is ListingEntityType.COMMUNITY else "Event"
+        return cls(
+            change=item.change,
+            entity_type=item.entity,
+            id=strawberry.ID(to_global_id(type_name, item.entity_id)),
+            at=item.at,
+            entity=entity,
+        )
+
+
+def _fresh_reads(info: Info) -> datetime:
+    # A socket's context lives as long as the socket, and its DataLoaders cache per
+    # context: each pushed item gets a fresh reader so nested fields are current.
+    now = datetime.now(UTC)
+    info.context.now = now
+    info.context.data = info.context.live.reader(now)
+    return now
+
+
+async def _listing_changes(
+    info: Info, feed: AsyncGenerator[LiveChange, None]
+) -> AsyncGenerator[ListingChange, None]:
+    async with contextlib.aclosing(feed):
+        async for item in feed:
+            _fresh_reads(info)
+            yield ListingChange.of(item)
+
+
+async def _run_progress(
+    info: Info, feed: AsyncGenerator[Doc, None]
+) -> AsyncGenerator[SyncRun, None]:
+    async with contextlib.aclosing(feed):
+        async for doc in feed:
+            yield SyncRun.from_doc(doc, _fresh_reads(info))
 
 
 @strawberry.type
 class LiveSubscription:
-    pass
+    @strawberry.subscription(
+        description="Communities and events as they are created, updated and withdrawn "
+        "(from now on; no history). Public."
+    )
+    async def listing_changes(
+        self, info: Info, filter: ListingChangeFilter | None = None
+    ) -> AsyncGenerator[ListingChange, None]:
+        feed = await info.context.live.listing_changes(filter)
+        return _listing_changes(info, feed)
+
+    @strawberry.subscription(
+        description="Admin only: the run's current state, then every change until it "
+        "ends (succeeded, partially succeeded, failed or cancelled)"
+    )
+    async def sync_run_progress(
+        self, info: Info, run_id: strawberry.ID
+    ) -> AsyncGenerator[SyncRun, None]:
+        feed = await info.context.live.run_progress(str(run_id))
+        return _run_progress(info, feed)

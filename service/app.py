@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -82,8 +83,10 @@ def create_app(
                 yield
             finally:
                 _begin_shutdown(app, worker)
+                stopping = [websocket.close_all()]
                 if worker is not None:
-                    await worker.stop(settings.shutdown_timeout_s)
+                    stopping.append(worker.stop(settings.shutdown_timeout_s))
+                await asyncio.gather(*stopping)
                 storage = None
 
     async def healthz(request: Request) -> JSONResponse:

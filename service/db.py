@@ -19,6 +19,8 @@ SYNC_RUNS = "sync_runs"
 API_KEYS = "api_keys"
 RATE_LIMITS = "rate_limits"
 IDEMPOTENCY = "idempotency"
+# Withdrawn entities, kept briefly so subscribers can be told (see service.changes).
+TOMBSTONES = "tombstones"
 
 _LOCALIZED = {
     "bsonType": "object",
@@ -229,6 +231,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         _ix(("source_id", ASCENDING), ("external_id", ASCENDING), unique=True),
         _ix(("source_id", ASCENDING), ("waiting_for", ASCENDING)),
     ],
+    TOMBSTONES: [_ix(("expires_at", ASCENDING), expireAfterSeconds=0)],
 }
 
 
