@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import re
 import signal
@@ -21,11 +22,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from websockets.asyncio.client import connect as websockets_connect
+from websockets.typing import Subprotocol
 
+from schema.context import Role
 from service.db import COMMUNITIES, LISTINGS, SOURCES, SYNC_RUNS, Database
+from service.keys import create_key
 from service.runs import Mode, enqueue_run
 from service.sources import SourceSpec, add_source
 from tests.conftest import REPO, TEST_KEY_SECRET
@@ -237,3 +243,65 @@ async def test_the_other_instance_finishes_a_run_whose_worker_was_killed(
     names = sorted([d["name"]["ru"] async for d in db[COMMUNITIES].find({}, {"name": 1})])
     assert names == sorted(r["name"] for r in source.records)
     assert await db[LISTINGS].count_documents({"source_id": "cluster-assoc"}) == RECORDS
+
+
+UPSERT = """
+mutation Push($input: UpsertListingsInput!) {
+  upsertListings(input: $input) { results { outcome entityId } }
+}
+"""
+SUBSCRIBE = """
+subscription { listingChanges(filter: {sourceIds: ["acme-partner"]}) {
+  change id entity { ... on Community { name(lang: RU) } } } }
+"""
+
+
+async def test_a_change_pushed_through_one_instance_reaches_a_subscriber_of_the_other(
+    mongo_uri: str, db: Database
+) -> None:
+    await add_source(
+        db, SourceSpec(id="acme-partner", name="ACME", family="partner", kind="push", config={})
+    )
+    key = await create_key(db, TEST_KEY_SECRET.encode(), Role.PARTNER, "acme-partner")
+
+    async with _instances(mongo_uri, db.name) as (writer, reader):
+        ws_url = f"ws://127.0.0.1:{reader.port}/graphql"
+        async with (
+            websockets_connect(ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws,
+            httpx.AsyncClient(base_url=writer.url) as http,
+        ):
+            await ws.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            await ws.send(
+                json.dumps({"type": "subscribe", "id": "1", "payload": {"query": SUBSCRIBE}})
+            )
+
+            async def push(name: str) -> str:
+                community = {"name": {"ru": name}, "kind": "PROFESSIONAL", "form": "ASSOCIATION"}
+                listing = {"externalId": "acme-1", "community": community}
+                response = await http.post(
+                    "/graphql",
+                    json={"query": UPSERT, "variables": {"input": {"listings": [listing]}}},
+                    headers={"Authorization": f"Bearer {key.key}"},
+                )
+                (result,) = response.json()["data"]["upsertListings"]["results"]
+                assert result["outcome"] in ("CREATED", "UPDATED"), result
+                entity_id: str = result["entityId"]
+                return entity_id
+
+            # The subscription is live once a change reaches it: push new versions
+            # until one arrives (a change stream does not see writes before it opened).
+            async with asyncio.timeout(WAIT_S):
+                for attempt in itertools.count():
+                    entity_id = await push(f"Гильдия {attempt}")
+                    try:
+                        async with asyncio.timeout(1):
+                            message = json.loads(await ws.recv())
+                    except TimeoutError:
+                        continue
+                    break
+
+    change = message["payload"]["data"]["listingChanges"]
+    assert change["id"] == entity_id
+    assert change["change"] in ("CREATED", "UPDATED")
+    assert change["entity"]["name"] == f"Гильдия {attempt}"
