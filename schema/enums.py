@@ -11,6 +11,7 @@ from schema import taxonomy
 # The taxonomy enums are registered with Strawberry in place and re-exported, so
 # storage, payload models and the API share one definition.
 strawberry.enum(taxonomy.Lang, description="Content language")
+strawberry.enum(taxonomy.EntityType, description="What a listing describes")
 strawberry.enum(taxonomy.CommunityKind)
 strawberry.enum(taxonomy.Formality, description="Derived from the form")
 strawberry.enum(taxonomy.OrganizationForm)

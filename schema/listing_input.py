@@ -38,7 +38,6 @@ from schema.taxonomy import EntityType
 MAX_EXTERNAL_ID = 200
 MAX_URL = 2000
 
-strawberry.enum(EntityType, description="What a listing describes")
 
 _EXTERNAL_IDS = "External ids of this source's own community listings"
 

@@ -139,6 +139,8 @@ VALIDATORS: dict[str, dict[str, Any]] = {
                 ]
             },
             "mode": {"enum": ["incremental", "full"]},
+            # Each one is a value of schema.runs.SyncTrigger.
+            "trigger": {"enum": ["cli", "api", "schedule", "demo", "bench"]},
         },
     },
     LISTINGS: {

@@ -14,6 +14,7 @@ from typing import Any
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
@@ -155,3 +156,28 @@ async def start_pass(
 
 def _fenced(source_id: str, fence: int | None) -> dict[str, Any]:
     return {"_id": source_id} if fence is None else {"_id": source_id, "sync.fence": fence}
+
+
+def next_run_at(schedule: str | None, after: datetime) -> datetime | None:
+    """When `schedule` (cron, UTC; a 6th field is seconds) next falls due after `after`."""
+    if schedule is None:
+        return None
+    due: datetime = croniter(schedule, after).get_next(datetime)
+    return due
+
+
+async def update_source(
+    db: Database, source_id: str, fields: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Set validated spec fields (never the sync state); the source after, None if absent."""
+    updated: dict[str, Any] | None = await durable(db)[SOURCES].find_one_and_update(
+        {"_id": source_id},
+        {"$set": {**fields, "updated_at": datetime.now(UTC)}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return updated
+
+
+async def delete_source(db: Database, source_id: str) -> bool:
+    result = await durable(db)[SOURCES].delete_one({"_id": source_id})
+    return result.deleted_count == 1

@@ -1,0 +1,244 @@
+"""Sync runs: the `SyncRun` type (also what `syncRunProgress` yields), the run history
+query and the trigger/cancel mutations.
+
+Runs are not `Node`s: `node(id)` is public, runs are for admins only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+
+from schema.admin_problems import AdminProblem, SourceNotFound, SourceNotSyncable, SyncRunNotFound
+from schema.common import wants_total
+from schema.context import Info
+from schema.relay import Connection, Doc
+
+
+@strawberry.enum(description="What a sync reads: changes since the last run, or everything")
+class SyncMode(Enum):
+    INCREMENTAL = "incremental"
+    FULL = "full"
+
+
+@strawberry.enum
+class SyncStatus(Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIALLY_SUCCEEDED = "partially_succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@strawberry.enum(description="Who started a run")
+class SyncTrigger(Enum):
+    CLI = "cli"
+    API = "api"
+    SCHEDULE = "schedule"
+    DEMO = "demo"
+    BENCH = "bench"
+
+
+@strawberry.type(description="What a run did to the source's listings")
+class SyncCounts:
+    fetched: int
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    withdrawn: int
+
+
+@strawberry.type(description="How far a run has got")
+class SyncProgress:
+    pages: int
+    records: int = strawberry.field(description="Records read so far (= counts.fetched)")
+    bytes: float = strawberry.field(description="Bytes read (a Float: may exceed 2^31)")
+    records_per_s: float
+    estimated_total: int | None = strawberry.field(
+        description="Records the source says it has; null when it does not tell"
+    )
+    estimated_remaining: int | None = strawberry.field(
+        description="Records still to read; null without an estimated total"
+    )
+    estimated_remaining_s: float | None = strawberry.field(
+        description="Seconds still to go at the current rate; null when unknown"
+    )
+
+
+@strawberry.type(description="One error of a run (the run keeps a sample, not all)")
+class SyncRunError:
+    where: str
+    message: str
+
+
+@strawberry.type(description="One sync of one source: queued, running or finished")
+class SyncRun:
+    id: strawberry.ID
+    source_id: str
+    mode: SyncMode
+    trigger: SyncTrigger
+    status: SyncStatus
+    active: bool = strawberry.field(description="Queued or running (one per source at most)")
+    cancel_requested: bool
+    attempts: int = strawberry.field(description="Times a worker claimed it (>1: taken over)")
+    worker: str | None = strawberry.field(description="The worker holding it while it runs")
+    created_at: datetime
+    scheduled_for: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    duration_s: float | None = strawberry.field(
+        description="Seconds from start to finish; while running, so far; null before start"
+    )
+    counts: SyncCounts
+    progress: SyncProgress
+    errors: list[SyncRunError] = strawberry.field(description="A sample of the run's errors")
+
+    @classmethod
+    def from_doc(cls, doc: Doc, now: datetime | None = None) -> SyncRun:
+        """A `sync_runs` document as the API shows it; `now` times a running run."""
+        status = SyncStatus(doc["status"])
+        counts = _counts(doc.get("counts") or {})
+        started: datetime | None = doc.get("started_at")
+        finished: datetime | None = doc.get("finished_at")
+        duration: float | None = None
+        if started is not None:
+            end = finished or (now or datetime.now(UTC))
+            duration = max((end - started).total_seconds(), 0.0)
+        lease = doc.get("lease") or {}
+        return cls(
+            id=strawberry.ID(str(doc["_id"])),
+            source_id=doc["source_id"],
+            mode=SyncMode(doc["mode"]),
+            trigger=SyncTrigger(doc["trigger"]),
+            status=status,
+            active=bool(doc.get("active")),
+            cancel_requested=bool(doc.get("cancel_requested")),
+            attempts=int(doc.get("attempts") or 0),
+            worker=lease.get("owner") if status is SyncStatus.RUNNING else None,
+            created_at=doc["created_at"],
+            scheduled_for=doc.get("scheduled_for"),
+            started_at=started,
+            finished_at=finished,
+            heartbeat_at=doc.get("heartbeat_at"),
+            duration_s=duration,
+            counts=counts,
+            progress=_progress(doc.get("progress") or {}, counts, status),
+            errors=[
+                SyncRunError(where=str(e.get("where", "")), message=str(e.get("message", "")))
+                for e in doc.get("errors") or []
+            ],
+        )
+
+
+def _counts(stored: dict[str, Any]) -> SyncCounts:
+    return SyncCounts(**{name: int(stored.get(name) or 0) for name in SyncCounts.__annotations__})
+
+
+def _progress(stored: dict[str, Any], counts: SyncCounts, status: SyncStatus) -> SyncProgress:
+    rate = float(stored.get("records_per_s") or 0.0)
+    total = stored.get("estimated_total")
+    remaining = max(int(total) - counts.fetched, 0) if total is not None else None
+    eta = None
+    if remaining is not None and status is SyncStatus.RUNNING and rate > 0:
+        eta = remaining / rate
+    return SyncProgress(
+        pages=int(stored.get("pages") or 0),
+        records=counts.fetched,
+        bytes=float(stored.get("bytes") or 0),
+        records_per_s=rate,
+        estimated_total=int(total) if total is not None else None,
+        estimated_remaining=remaining,
+        estimated_remaining_s=eta,
+    )
+
+
+@strawberry.input(description="Which runs to list; every given condition must hold")
+class SyncRunFilter:
+    sources: list[str] | None = strawberry.field(default=None, description="Source ids")
+    statuses: list[SyncStatus] | None = None
+    from_: datetime | None = strawberry.field(
+        default=None, name="from", description="Created at or after"
+    )
+    to: datetime | None = strawberry.field(default=None, description="Created before")
+
+
+@dataclass(frozen=True)
+class RunSelection:
+    """`SyncRunFilter` as plain values, for the service (no Strawberry types there)."""
+
+    sources: tuple[str, ...] | None = None
+    statuses: tuple[str, ...] | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+    @classmethod
+    def of(cls, given: SyncRunFilter | None) -> RunSelection:
+        if given is None:
+            return cls()
+        return cls(
+            sources=tuple(given.sources) if given.sources is not None else None,
+            statuses=tuple(s.value for s in given.statuses) if given.statuses is not None else None,
+            created_from=given.from_,
+            created_to=given.to,
+        )
+
+
+@strawberry.type(description="The source has a queued or running run already (one at a time)")
+class SyncRunActive(AdminProblem):
+    active_run: SyncRun
+
+
+TriggerSyncResult = Annotated[
+    SyncRun | SourceNotFound | SourceNotSyncable | SyncRunActive,
+    strawberry.union("TriggerSyncResult"),
+]
+CancelSyncResult = Annotated[SyncRun | SyncRunNotFound, strawberry.union("CancelSyncResult")]
+
+
+@strawberry.type
+class SyncRunQuery:
+    @strawberry.field(description="Run history, newest first (admin)")
+    async def sync_runs(
+        self,
+        info: Info,
+        filter: SyncRunFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[SyncRun]:
+        page = await info.context.admin.sync_runs(
+            RunSelection.of(filter), first, after, wants_total(info)
+        )
+        now = info.context.now
+        return Connection.from_page(page, lambda doc: SyncRun.from_doc(doc, now))
+
+    @strawberry.field(description="One run by id; null when there is none (admin)")
+    async def sync_run(self, info: Info, id: strawberry.ID) -> SyncRun | None:
+        doc = await info.context.admin.sync_run(str(id))
+        return SyncRun.from_doc(doc, info.context.now) if doc is not None else None
+
+
+@strawberry.type
+class SyncRunMutation:
+    @strawberry.mutation(
+        description="Queue a sync of a source and return the queued run at once (admin)"
+    )
+    async def trigger_sync(
+        self, info: Info, source_id: str, mode: SyncMode = SyncMode.INCREMENTAL
+    ) -> TriggerSyncResult:
+        result = await info.context.admin.trigger_sync(source_id, mode)
+        return SyncRun.from_doc(result, info.context.now) if isinstance(result, dict) else result
+
+    @strawberry.mutation(
+        description="Cancel a run: a queued one at once, a running one at its next "
+        "checkpoint; a finished run is returned unchanged (admin)"
+    )
+    async def cancel_sync(self, info: Info, run_id: strawberry.ID) -> CancelSyncResult:
+        result = await info.context.admin.cancel_sync(str(run_id))
+        return SyncRun.from_doc(result, info.context.now) if isinstance(result, dict) else result
