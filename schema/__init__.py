@@ -19,6 +19,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from schema.admin import AdminMutation, AdminQuery
 from schema.community import CommunityQuery
@@ -90,6 +91,17 @@ class MaskUnexpectedErrors(MaskErrors):
         return True
 
 
+class _Schema(strawberry.federation.Schema):
+    """Strawberry logs every error with a traceback, a partner's typo and a denied
+    call alike; unexpected ones are logged once by `MaskUnexpectedErrors`, and the
+    rest are the client's, answered in the response."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        return None
+
+
 def build_schema(limits: SchemaLimits | None = None) -> strawberry.federation.Schema:
     limits = limits or SchemaLimits()
     # Factories, so each request gets fresh extension instances (they hold the
@@ -104,7 +116,7 @@ def build_schema(limits: SchemaLimits | None = None) -> strawberry.federation.Sc
     ]
     if not limits.introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.federation.Schema(
+    return _Schema(
         query=Query,
         mutation=_if_fields(Mutation),
         subscription=_if_fields(Subscription),

@@ -130,10 +130,45 @@ class EmbeddedDatabase:
 
 @contextlib.asynccontextmanager
 async def embedded_database(storage_path: Path, timeout_s: float) -> AsyncIterator[str]:
-    """Run SecantusDB for the duration of the block and yield its URI."""
+    """Run SecantusDB for the duration of the block and yield its URI.
+
+    When a server for these files is already running (`make run` in another
+    terminal), use it: the CLI's `keys`, `sources` and `sync` commands then work
+    beside the API instead of starting a second server on the same files.
+    """
+    address_file = storage_path.with_name(storage_path.name + ".uri")
+    running = await _answering(_read(address_file))
+    if running is not None:
+        yield running
+        return
     database = EmbeddedDatabase(storage_path)
     await database.start(timeout_s)
+    address_file.write_text(database.uri, encoding="utf-8")
     try:
         yield database.uri
     finally:
+        address_file.unlink(missing_ok=True)
         database.stop()
+
+
+def _read(address_file: Path) -> str | None:
+    try:
+        return address_file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+
+
+async def _answering(uri: str | None) -> str | None:
+    """`uri` if a server answers there (a stale address file is ignored)."""
+    if not uri:
+        return None
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000
+    )
+    try:
+        await client.admin.command("ping")
+    except PyMongoError:
+        return None
+    finally:
+        await client.close()
+    return uri

@@ -111,3 +111,18 @@ def test_dockerfile_cmd_runs_guildgraph_serve() -> None:
     last = cmds[-1]  # only the last CMD takes effect
     argv = json.loads(last) if last.startswith("[") else last.split()
     assert argv[:2] == ["guildgraph", "serve"]
+
+
+def test_a_worker_service_runs_syncs_beside_an_api_without_one() -> None:
+    worker, api = _service("worker"), _service("api")
+    assert _command_text(worker) == "guildgraph worker"
+    assert worker.get("build")
+    assert _environment(worker)["MONGODB_URI"] == _environment(api)["MONGODB_URI"]
+    assert _environment(api)["GUILDGRAPH_WORKER_ENABLED"] == "false"
+
+
+def test_prod_services_share_a_required_key_secret() -> None:
+    # In prod the service refuses to start without it; every instance needs the same.
+    for name in ("api", "worker"):
+        secret = _environment(_service(name))["GUILDGRAPH_KEY_SECRET"]
+        assert secret.startswith("${GUILDGRAPH_KEY_SECRET:?"), secret

@@ -153,3 +153,12 @@ async def test_each_key_has_its_own_limit(mongo_uri: str, db: Database) -> None:
     async for client in client_for(settings):
         assert [await status(client, first.key) for _ in range(3)] == [200, 200, 429]
         assert await status(client, second.key) == 200
+
+
+async def test_a_denied_call_is_answered_not_logged_as_a_server_error(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("ERROR"):
+        response = await http.post("/graphql", json={"query": "{ apiKeys { id } }"})
+    assert response.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
