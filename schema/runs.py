@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import strawberry
@@ -20,13 +20,13 @@ from schema.relay import Connection, Doc
 
 
 @strawberry.enum(description="What a sync reads: changes since the last run, or everything")
-class SyncMode(Enum):
+class SyncMode(StrEnum):
     INCREMENTAL = "incremental"
     FULL = "full"
 
 
 @strawberry.enum
-class SyncStatus(Enum):
+class SyncStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -36,7 +36,7 @@ class SyncStatus(Enum):
 
 
 @strawberry.enum(description="Who started a run")
-class SyncTrigger(Enum):
+class SyncTrigger(StrEnum):
     CLI = "cli"
     API = "api"
     SCHEDULE = "schedule"

@@ -19,34 +19,23 @@ import socket
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from schema.runs import SyncMode, SyncStatus
 from service.db import SOURCES, SYNC_RUNS, Database
 from service.sources import PUSH, SourceError, durable, get_source
 
-
-class RunStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    PARTIALLY_SUCCEEDED = "partially_succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
+# The run vocabulary is the API's (schema.runs), so the two cannot drift apart.
+RunStatus = SyncStatus
+Mode = SyncMode
 
 TERMINAL = frozenset(
     {RunStatus.SUCCEEDED, RunStatus.PARTIALLY_SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
 )
-
-
-class Mode(StrEnum):
-    INCREMENTAL = "incremental"
-    FULL = "full"
 
 
 class RunActive(SourceError):
