@@ -201,9 +201,7 @@ class GraphQLEndpoint:
         lang = preferred_language(accept_language, self._default_lang)
         return self._services.context(principal, request_id, lang)
 
-    async def admit(
-        self, authorization: str | None, client: str, *, count: bool = True
-    ) -> Principal:
+    async def admit(self, authorization: str | None, client: str) -> Principal:
         """The caller behind the headers, counted against its rate limits.
 
         Raises RequestError 401 for a bad key and 429 (with Retry-After) over a limit.
@@ -213,18 +211,21 @@ class GraphQLEndpoint:
             principal = await authenticate(db, self._secret, authorization, client)
         except Unauthenticated as error:
             raise RequestError(401, str(error), {"WWW-Authenticate": "Bearer"}) from None
-        limiter = RateLimiter(db, self._limits)
-        if count and limiter.enabled:
-            wait = await limiter.retry_after(principal)
-            if wait is not None:
-                raise RequestError(
-                    429, f"rate limit exceeded; retry in {wait} s", {"Retry-After": str(wait)}
-                )
+        wait = await self.retry_after(principal)
+        if wait is not None:
+            raise RequestError(
+                429, f"rate limit exceeded; retry in {wait} s", {"Retry-After": str(wait)}
+            )
         return principal
 
-    async def principal_for_key(self, key: str, client: str) -> Principal:
-        """A key sent in a subscription's `connection_init` (raises Unauthenticated)."""
-        return await authenticate(self._services.database(), self._secret, f"Bearer {key}", client)
+    async def retry_after(self, principal: Principal) -> int | None:
+        """Count one request of `principal`; seconds to wait when over a limit, else None.
+
+        HTTP requests, WebSocket connections and each operation sent over a WebSocket
+        all count, so a socket is no way around the limits.
+        """
+        limiter = RateLimiter(self._services.database(), self._limits)
+        return await limiter.retry_after(principal) if limiter.enabled else None
 
     async def handle(self, request: Request) -> Response:
         response = await self._respond(request)

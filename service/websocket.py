@@ -21,6 +21,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from graphql import GraphQLError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -33,8 +34,8 @@ from strawberry.types.unset import UnsetType
 
 from schema.context import ANONYMOUS, Context, Principal
 from service.changes import FeedClosed, Listener
-from service.http import GraphQLEndpoint
-from service.keys import Unauthenticated, key_is_active
+from service.http import GraphQLEndpoint, RequestError
+from service.keys import key_is_active
 from service.live import LiveHubs, LiveService
 
 logger = logging.getLogger("guildgraph.websocket")
@@ -89,6 +90,16 @@ class _Connection(BaseGraphQLTransportWSHandler[Context, None]):
         now = datetime.now(UTC)
         self.context.now = now
         self.context.data = self.context.live.reader(now)
+        wait = await self.owner.endpoint.retry_after(self.context.principal)
+        if wait is not None:
+            error = GraphQLError(
+                f"rate limit exceeded; retry in {wait} s",
+                extensions={"code": "RATE_LIMITED", "retryAfter": wait},
+            )
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return
         await super().handle_subscribe(message)
 
     def watch_revocation(self, listener: Listener) -> None:
@@ -118,7 +129,7 @@ class WebSocketGraphQL(GraphQL[Context, None]):
 
     def __init__(self, endpoint: GraphQLEndpoint, **kwargs: Any) -> None:
         super().__init__(subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
-        self._endpoint = endpoint
+        self.endpoint = endpoint
         self._hubs = LiveHubs()
         self._connections: dict[int, _Connection] = {}  # by id() of their context
         self._by_key: dict[str, set[_Connection]] = {}
@@ -128,7 +139,7 @@ class WebSocketGraphQL(GraphQL[Context, None]):
 
     def _context(self, principal: Principal, accept_language: str | None) -> Context:
         request_id = f"ws-{uuid.uuid4().hex[:16]}"
-        context = self._endpoint.context(principal, request_id, accept_language)
+        context = self.endpoint.context(principal, request_id, accept_language)
         context.live = cast(LiveService, context.live).with_hubs(self._hubs)
         return context
 
@@ -160,16 +171,11 @@ class WebSocketGraphQL(GraphQL[Context, None]):
         authorization = params.get("authorization", params.get("Authorization"))
         if authorization is not None and not isinstance(authorization, str):
             raise ConnectionRejectionError
-        principal = context.principal
-        if authorization:
-            scheme, _, key = authorization.strip().partition(" ")
-            key = key.strip()
-            if scheme.lower() != "bearer" or not key:
-                raise ConnectionRejectionError
-            try:
-                principal = await self._endpoint.principal_for_key(key, principal.client)
-            except Unauthenticated:
-                raise ConnectionRejectionError from None
+        try:
+            # A bad key and a connection over the rate limit are refused alike (4403).
+            principal = await self.endpoint.admit(authorization or None, context.principal.client)
+        except RequestError:
+            raise ConnectionRejectionError from None
         fresh = self._context(principal, connection.socket.headers.get("accept-language"))
         if principal.key_id is not None:
             await self._admit_key(connection, principal.key_id, fresh)

@@ -317,3 +317,29 @@ async def test_each_operation_on_a_socket_reads_current_data(served: Served, db:
 def _community(name: str) -> Listing:
     payload = {"name": {"en": name}, "kind": "professional", "form": "association"}
     return Listing(entity=EntityType.COMMUNITY, source_id="s", external_id="c", payload=payload)
+
+
+async def test_a_socket_counts_against_the_rate_limits(
+    mongo_uri: str, db: Database, views: list[WebSocketGraphQL]
+) -> None:
+    settings = settings_for(mongo_uri, db.name, rate_limit_per_address=3)
+    async with serve(settings, views) as served:
+        ws = await open_socket(served.url)  # the connection counts: 1
+        query = "{ industries { code } }"
+        await subscribe(ws, "1", query)  # 2
+        assert (await receive(ws))["type"] == "next"
+        assert await receive(ws) == {"type": "complete", "id": "1"}
+        await subscribe(ws, "2", query)  # 3
+        assert (await receive(ws))["type"] == "next"
+        assert await receive(ws) == {"type": "complete", "id": "2"}
+        await subscribe(ws, "3", query)  # 4: over the limit
+        refused = await receive(ws)
+        assert refused["type"] == "error"
+        assert refused["id"] == "3"
+        assert refused["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
+        assert refused["payload"][0]["extensions"]["retryAfter"] >= 1
+        # A new connection from the same address is refused too.
+        late = await connect(served.url, subprotocols=[TRANSPORT_WS])
+        await late.send(json.dumps({"type": "connection_init"}))
+        assert await close_code(late) == (4403, "Forbidden")
+        await ws.close()
