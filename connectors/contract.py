@@ -35,6 +35,9 @@ class Rejected:
 @dataclass(frozen=True)
 class Checkpoint:
     state: dict[str, Any] = field(default_factory=dict)
+    # How many records the stream will yield in all, when the source says so (a
+    # "total" in an API's response): the engine shows the run's remaining work.
+    estimated_total: int | None = None
 
 
 Emitted = Listing | Rejected | Checkpoint

@@ -85,6 +85,9 @@ class JsonApiConfig(_Config):
     pagination: Pagination = NoPagination()
     page_size: int = Field(default=100, ge=1, le=10_000)
     params: dict[str, str] = Field(default_factory=dict, description="extra query parameters")
+    total_path: str | None = Field(
+        default=None, description="dotted path to the total record count, if the API gives one"
+    )
     mapping: FieldMapping
     stream: str = Field(default="records", min_length=1, max_length=60)
 
@@ -119,6 +122,16 @@ def with_query(url: str, params: Mapping[str, str]) -> str:
 
 
 _MISSING: Any = object()
+
+
+def _total(document: Any, path: str | None) -> int | None:
+    """The record count the API announces; anything but a whole number is ignored."""
+    if path is None:
+        return None
+    value = _walk(document, path)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _walk(document: Any, path: str) -> Any:
@@ -195,7 +208,7 @@ class JsonApiStream(MappedStream):
                     read_from=fetched.url,
                     where=f"{url} record {index}",
                 )
-            yield Checkpoint(paginator.state)
+            yield Checkpoint(paginator.state, estimated_total=_total(document, config.total_path))
             first_page = False
 
 

@@ -77,6 +77,7 @@ class Progress:
     checkpoints: int = 0
     pages: int = 0
     bytes: int = 0
+    estimated_total: int | None = None
     started: float = field(default_factory=time.monotonic)
     errors: list[dict[str, str]] = field(default_factory=list)
 
@@ -98,6 +99,7 @@ class Progress:
             "progress.pages": self.pages,
             "progress.bytes": self.bytes,
             "progress.records_per_s": round(self.records_per_s, 1),
+            "progress.estimated_total": self.estimated_total,
         }
 
 
@@ -148,6 +150,8 @@ class _Run:
                 self.progress.counts.rejected += 1
                 self.progress.error(item.external_id or stream.name, item.reason)
             elif isinstance(item, Checkpoint):
+                if item.estimated_total is not None:
+                    self.progress.estimated_total = item.estimated_total
                 await self.flush(batch, epoch)
                 batch = []
                 await self.keep(stream, unusable)

@@ -79,7 +79,8 @@ def json_response(document: Any) -> Response:
 def by_page(request: Request) -> Response:
     page, size = _int(request, "page", 1), _int(request, "per_page", 10)
     items = ASSOCIATIONS[(page - 1) * size : page * size]
-    return json_response({"data": {"items": items}, "meta": {"page": page}})
+    meta = {"page": page, "total": len(ASSOCIATIONS), "pages": "many"}
+    return json_response({"data": {"items": items}, "meta": meta})
 
 
 def by_offset(request: Request) -> Response:
@@ -198,6 +199,20 @@ async def test_every_record_is_read_once_with_a_checkpoint_after_each_page(
     assert len(requests) == case["requests"]
     for listing in listings(items):
         assert CommunityData.model_validate(listing.payload).region is not None
+
+
+@pytest.mark.parametrize(
+    ("total_path", "expected"),
+    [("meta.total", len(OGRNS)), (None, None), ("meta.pages", None), ("meta.absent", None)],
+)
+async def test_checkpoints_carry_the_total_the_api_announces(
+    fetcher: SafeFetcher, total_path: str | None, expected: int | None
+) -> None:
+    async with loopback_server({"/nko": by_page}) as server:
+        stream = stream_for(fetcher, server.url("/nko"), "page", total_path=total_path)
+        items = await collect(stream, stop_after_checkpoints=1)
+    (checkpoint,) = [item for item in items if isinstance(item, Checkpoint)]
+    assert checkpoint.estimated_total == expected
 
 
 async def test_page_requests_carry_the_page_size_and_the_configured_params(

@@ -56,7 +56,7 @@ class Instance:
         return f"http://127.0.0.1:{self.port}"
 
 
-async def _start_instance(mongo_uri: str, database: str) -> Instance:
+async def _start_instance(mongo_uri: str, database: str, lease_ttl_s: float) -> Instance:
     env = {
         **os.environ,
         "MONGODB_URI": mongo_uri,
@@ -64,7 +64,7 @@ async def _start_instance(mongo_uri: str, database: str) -> Instance:
         "GUILDGRAPH_KEY_SECRET": TEST_KEY_SECRET,
         "GUILDGRAPH_FETCH_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
         "GUILDGRAPH_WORKER_POLL_S": "0.2",
-        "GUILDGRAPH_LEASE_TTL_S": str(LEASE_TTL_S),
+        "GUILDGRAPH_LEASE_TTL_S": str(lease_ttl_s),
         "GUILDGRAPH_SHUTDOWN_TIMEOUT_S": "5",
         "GUILDGRAPH_RATE_LIMIT_PER_ADDRESS": "0",
     }
@@ -103,8 +103,12 @@ async def _drain(process: asyncio.subprocess.Process, log: list[str]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _instances(mongo_uri: str, database: str) -> AsyncIterator[list[Instance]]:
-    instances = await asyncio.gather(*(_start_instance(mongo_uri, database) for _ in range(2)))
+async def _instances(
+    mongo_uri: str, database: str, lease_ttl_s: float = LEASE_TTL_S
+) -> AsyncIterator[list[Instance]]:
+    instances = await asyncio.gather(
+        *(_start_instance(mongo_uri, database, lease_ttl_s) for _ in range(2))
+    )
     try:
         yield list(instances)
     finally:
@@ -305,3 +309,40 @@ async def test_a_change_pushed_through_one_instance_reaches_a_subscriber_of_the_
     assert change["id"] == entity_id
     assert change["change"] in ("CREATED", "UPDATED")
     assert change["entity"]["name"] == f"Гильдия {attempt}"
+
+
+async def test_sigterm_hands_the_running_run_back_and_the_other_instance_finishes_it(
+    mongo_uri: str, db: Database, registry: tuple[GatedRegistry, Loopback]
+) -> None:
+    source, server = registry
+    await _register(db, server, None)
+    source.gate.clear()  # the holder is stuck in a fetch when it is told to stop
+    # Leases far longer than this test: only a hand-back lets the other instance in.
+    async with _instances(mongo_uri, db.name, lease_ttl_s=3600) as instances:
+        queued = await enqueue_run(db, "cluster-assoc", Mode.FULL, "api")
+        await asyncio.to_thread(source.waiting.wait, WAIT_S)
+        run = await db[SYNC_RUNS].find_one({"_id": queued["_id"]})
+        assert run is not None
+        holder_pid = int(run["lease"]["owner"].split(":")[1])
+        holder = next(i for i in instances if i.process.pid == holder_pid)
+
+        def handed_back(runs: list[dict[str, Any]]) -> bool:
+            (current,) = runs
+            return current["status"] == "queued" or (
+                current["lease"]["owner"].split(":")[1] != str(holder_pid)
+            )
+
+        holder.process.send_signal(signal.SIGTERM)
+        await _wait_for_runs(db, handed_back)
+        async with asyncio.timeout(WAIT_S):
+            await holder.process.wait()
+        source.gate.set()
+        finished = await _wait_for_runs(db, lambda rs: all(r.get("finished_at") for r in rs))
+
+    assert holder.process.returncode in (0, -signal.SIGTERM)
+    assert any("Application shutdown complete" in line for line in holder.log)
+    (run,) = finished
+    assert run["status"] == "succeeded", run.get("errors")
+    assert run["attempts"] == 2
+    names = sorted([d["name"]["ru"] async for d in db[COMMUNITIES].find({}, {"name": 1})])
+    assert names == sorted(r["name"] for r in source.records)

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from connectors.contract import Fetcher
 from connectors.http import FetchPolicy, SafeFetcher
@@ -25,11 +27,11 @@ from service.runs import (
     renew,
     request_cancel,
 )
-from service.sources import get_source, save_stream_state
+from service.sources import SourceSpec, add_source, get_source, save_stream_state
 from service.sync import Progress, execute
 from service.worker import Worker
 from tests.connectors.loopback import Loopback, loopback_server
-from tests.service.test_sync import Registry, _register
+from tests.service.test_sync import MAPPING, Registry, _register
 
 TTL = timedelta(seconds=30)
 
@@ -240,3 +242,36 @@ async def test_a_worker_stops_within_its_bound_and_hands_its_run_back(
     assert run["active"] is True
     assert await db[COMMUNITIES].count_documents({}) == 0
     assert await db[SOURCES].count_documents({"sync.streams": {}}) == 1
+
+
+async def test_a_run_records_the_total_its_source_announces(db: Database) -> None:
+    records = [{"ogrn": f"77{i:011d}", "name": f"Союз {i}", "opf": "НП"} for i in range(7)]
+
+    def handle(request: Request) -> Response:
+        page = int(request.query_params.get("page", "1"))
+        items = records[(page - 1) * 3 : page * 3]
+        return JSONResponse({"items": items, "total": len(records)})
+
+    async with loopback_server({"/registry": handle}) as server:
+        spec = SourceSpec(
+            id="counted-registry",
+            name="Реестр с итогом",
+            family="association",
+            kind="json_api",
+            config={
+                "url": server.url("/registry"),
+                "records_path": "items",
+                "total_path": "total",
+                "page_size": 3,
+                "pagination": {"type": "page", "param": "page", "size_param": "per_page"},
+                "mapping": MAPPING,
+            },
+        )
+        await add_source(db, spec)
+        queued = await enqueue_run(db, "counted-registry", Mode.FULL, "api")
+        assert await Worker(db, _fetcher, lease_ttl=TTL).run_one()
+
+    run = await get_run(db, queued["_id"])
+    assert run is not None
+    assert run["progress"]["estimated_total"] == 7
+    assert run["counts"]["fetched"] == 7
