@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -77,15 +78,18 @@ def create_app(
                     lease_ttl=timedelta(seconds=settings.lease_ttl_s),
                 )
                 worker.start()
-            app.state.begin_shutdown = lambda: _begin_shutdown(app, worker)
+            bound = settings.shutdown_timeout_s
+            app.state.begin_shutdown = lambda: _begin_shutdown(app, worker, bound)
             logger.info("guildgraph ready on database %r", settings.database)
             try:
                 yield
             finally:
-                _begin_shutdown(app, worker)
+                _begin_shutdown(app, worker, bound)
+                # One bound from the stop signal on: draining requests used part of it.
+                left = max(0.5, app.state.shutdown_deadline - time.monotonic())
                 stopping = [websocket.close_all()]
                 if worker is not None:
-                    stopping.append(worker.stop(settings.shutdown_timeout_s))
+                    stopping.append(worker.stop(left))
                 await asyncio.gather(*stopping)
                 storage = None
 
@@ -119,8 +123,10 @@ def create_app(
     )
 
 
-def _begin_shutdown(app: Starlette, worker: Worker | None) -> None:
+def _begin_shutdown(app: Starlette, worker: Worker | None, bound_s: float) -> None:
     """At the stop signal: report not ready, and let the worker take no new run."""
+    if not getattr(app.state, "draining", False):
+        app.state.shutdown_deadline = time.monotonic() + bound_s
     app.state.draining = True
     if worker is not None:
         worker.stopping.set()
