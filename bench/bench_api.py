@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import os
 import random
+import secrets
 import signal
 import statistics
 import subprocess
@@ -161,6 +162,10 @@ def start_server(
         "MONGODB_URI": mongodb_uri,
         "GUILDGRAPH_DATABASE": database,
         "GUILDGRAPH_ENV": "prod",
+        "GUILDGRAPH_KEY_SECRET": secrets.token_hex(32),
+        # Counted as in production (one counter write per request), never reached:
+        # every benchmark client comes from one address.
+        "GUILDGRAPH_RATE_LIMIT_PER_ADDRESS": str(10**9),
     }
     command = [str(Path(sys.executable).parent / "guildgraph"), "serve", "--port", str(port)]
     with log_path.open("ab") as log:
