@@ -26,6 +26,8 @@ from schema.context import Info
 from schema.relay import Doc
 from schema.runs import SyncRun, SyncRunActive
 
+PRIORITY = "0-1000: workers take queued runs of higher-priority sources first"
+
 
 @strawberry.enum(description="Where a source's data comes from")
 class SourceFamily(Enum):
@@ -49,7 +51,7 @@ class Source:
         description="When the schedule next queues a run; null when unscheduled or disabled"
     )
     enabled: bool
-    priority: int
+    priority: int = strawberry.field(description=PRIORITY)
     created_at: datetime
     updated_at: datetime
 
@@ -101,7 +103,7 @@ class SourceInput:
     )
     schedule: str | None = None
     enabled: bool = True
-    priority: int = 100
+    priority: int = strawberry.field(default=100, description=PRIORITY)
 
 
 @strawberry.input(description="Fields to change; omitted ones stay; the result is re-validated")
@@ -115,7 +117,7 @@ class SourceUpdate:
         default=strawberry.UNSET, description="null removes the schedule"
     )
     enabled: bool | None = strawberry.UNSET
-    priority: int | None = strawberry.UNSET
+    priority: int | None = strawberry.field(default=strawberry.UNSET, description=PRIORITY)
 
 
 @strawberry.type(description="What deleting a source removed")

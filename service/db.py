@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, OperationFailure
 
@@ -206,7 +206,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     SYNC_RUNS: [
         _ix(("source_id", ASCENDING), ("created_at", ASCENDING)),
-        _ix(("status", ASCENDING), ("created_at", ASCENDING)),
+        # Claim order: the highest source priority first, then the oldest.
+        _ix(("status", ASCENDING), ("priority", DESCENDING), ("created_at", ASCENDING)),
         _ix(("created_at", ASCENDING)),
         # At most one queued or running run per source, whoever creates it.
         _ix(

@@ -128,6 +128,8 @@ async def _insert_run(
     if not source.get("enabled", True):
         raise SourceError(f"source {source_id!r} is disabled")
     document = new.document()
+    # Workers take queued runs of higher-priority sources first.
+    document["priority"] = int(source.get("priority", 100))
     if owner is not None and ttl is not None:
         document.update(
             status=RunStatus.RUNNING.value,
@@ -184,7 +186,8 @@ async def request_cancel(db: Database, run_id: ObjectId) -> dict[str, Any] | Non
 async def claim_next(
     db: Database, owner: str, ttl: timedelta
 ) -> tuple[Lease, dict[str, Any]] | None:
-    """Take the oldest queued run, or a running one whose lease has expired."""
+    """Take a queued run (of the highest source priority, then the oldest), or a
+    running one whose lease has expired."""
     now = datetime.now(UTC)
     for selection in (
         {"status": RunStatus.QUEUED.value},
@@ -229,7 +232,7 @@ async def _claim(
             "$min": {"started_at": now},
             "$inc": {"attempts": 1},
         },
-        sort=[("created_at", 1)],
+        sort=[("priority", -1), ("created_at", 1)],
         return_document=ReturnDocument.AFTER,
     )
     if run is None:

@@ -275,3 +275,21 @@ async def test_a_run_records_the_total_its_source_announces(db: Database) -> Non
     assert run is not None
     assert run["progress"]["estimated_total"] == 7
     assert run["counts"]["fetched"] == 7
+
+
+async def test_workers_take_runs_of_higher_priority_sources_first(db: Database) -> None:
+    for source_id, priority in (("routine", 100), ("urgent", 900), ("backlog", 10)):
+        spec = SourceSpec(
+            id=source_id,
+            name=source_id,
+            family="platform",
+            kind="ics",
+            config={"url": f"https://example.org/{source_id}.ics"},
+            priority=priority,
+        )
+        await add_source(db, spec)
+        await enqueue_run(db, source_id, Mode.INCREMENTAL, "api")
+    order = []
+    while (claimed := await claim_next(db, "worker-a", TTL)) is not None:
+        order.append(claimed[0].source_id)
+    assert order == ["urgent", "routine", "backlog"]
