@@ -10,7 +10,7 @@ service.ingest, which writes `member_of` as own references plus `clusters`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from bson import ObjectId
 from pymongo import UpdateOne
@@ -33,7 +33,11 @@ def member_keys(member: ClusterMember) -> list[str]:
 async def link_members(
     db: Database, source_id: str, members: dict[str, Sequence[ClusterMember]]
 ) -> int:
-    """Record `member_of` for matched members of each cluster (external id -> members)."""
+    """Make `member_of` follow each cluster's member list (external id -> its members).
+
+    Matched members gain the cluster; communities the cluster listed before but no
+    longer does lose it (unless their own listing names it).
+    """
     listings = (
         await db[LISTINGS]
         .find(
@@ -65,6 +69,55 @@ async def link_members(
             )
             for community in sorted(found)
         ]
+        operations += [
+            _unlink(community, cluster_id)
+            async for community in _linked(db, cluster_id)
+            if community not in found
+        ]
     if operations:
         await db[COMMUNITIES].bulk_write(operations, ordered=False)
     return len(operations)
+
+
+async def _linked(db: Database, cluster_id: ObjectId) -> AsyncIterator[ObjectId]:
+    # Through the indexed member_of term (first, so the embedded server walks its index).
+    selection = {"filter_terms": term("member_of", cluster_id), "clusters": cluster_id}
+    async for doc in db[COMMUNITIES].find(selection, {"_id": 1}):
+        yield doc["_id"]
+
+
+def _unlink(community: ObjectId, cluster_id: ObjectId) -> UpdateOne:
+    """Drop a membership the cluster no longer asserts; one the community's own listing
+    states stays (and so does any on a document written before own ones were kept)."""
+    own = {"$ifNull": ["$own_member_of", None]}
+    keep = {"$or": [{"$eq": [own, None]}, {"$in": [cluster_id, own]}]}
+    return UpdateOne(
+        {"_id": community, "clusters": cluster_id},
+        [
+            {
+                "$set": {
+                    "clusters": {"$setDifference": ["$clusters", [cluster_id]]},
+                    "member_of": {
+                        "$cond": [
+                            keep,
+                            "$member_of",
+                            {
+                                "$filter": {
+                                    "input": "$member_of",
+                                    "as": "m",
+                                    "cond": {"$ne": ["$$m", cluster_id]},
+                                }
+                            },
+                        ]
+                    },
+                    "filter_terms": {
+                        "$cond": [
+                            keep,
+                            "$filter_terms",
+                            {"$setDifference": ["$filter_terms", [term("member_of", cluster_id)]]},
+                        ]
+                    },
+                }
+            }
+        ],
+    )

@@ -450,8 +450,10 @@ async def _write_entities(
             update["last_event_at"] = {
                 "$ifNull": ["$last_event_at", {"$literal": normalize.NO_EVENTS}]
             }
-            # Memberships cluster registries asserted (service.clusters) outlive this write.
+            # Memberships cluster registries asserted (service.clusters) outlive this write;
+            # the listing's own are kept apart so a cluster's retraction spares them.
             clusters = {"$ifNull": ["$clusters", []]}
+            update["own_member_of"] = {"$literal": fields["member_of"]}
             update["member_of"] = {
                 "$concatArrays": [
                     {"$literal": fields["member_of"]},

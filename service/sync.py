@@ -163,8 +163,9 @@ class _Run:
         await self.flush(batch, epoch)
         await self.keep(stream, unusable)
         if isinstance(stream, MemberHints):
+            # Every cluster read, even one now without members: its old links may go.
             members = {ext: stream.members_of(ext) for ext in self.seen}
-            await link_members(self.db, self.source_id, {k: v for k, v in members.items() if v})
+            await link_members(self.db, self.source_id, members)
 
     async def checkpoint(self, stream: str, state: dict[str, Any], *, complete: bool) -> None:
         saved = await save_stream_state(

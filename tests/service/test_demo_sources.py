@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service.clusters import link_members
 from service.db import COMMUNITIES, EVENTS, Database
 from service.demo import load_demo
 from service.demo_sources import demo_specs, sync_demo_sources
@@ -49,3 +50,31 @@ async def test_cluster_members_that_match_communities_become_members(db: Databas
     assert society is not None
     assert cluster["_id"] in society["member_of"]
     assert f"member_of={cluster['_id']}" in society["filter_terms"]
+
+
+async def test_a_member_the_cluster_no_longer_lists_loses_only_that_membership(
+    db: Database,
+) -> None:
+    await load_demo(db)
+    await sync_demo_sources(db)
+    society = await db[COMMUNITIES].find_one({"website_domain": "rnmot.ru"})
+    cluster = await db[COMMUNITIES].find_one({"website_domain": "medcluster-nsk.ru"})
+    assert society is not None
+    assert cluster is not None
+    own_parents = [m for m in society["member_of"] if m != cluster["_id"]]
+    assert own_parents  # its own listing names a parent too
+    registry = "demo-cluster-registry"
+    cluster_listing = await db["listings"].find_one(
+        {"entity_id": cluster["_id"], "source_id": registry}
+    )
+    assert cluster_listing is not None
+
+    # The registry now lists no members for this cluster.
+    await link_members(db, registry, {cluster_listing["external_id"]: []})
+
+    society = await db[COMMUNITIES].find_one({"_id": society["_id"]})
+    assert society is not None
+    assert society["member_of"] == own_parents
+    assert cluster["_id"] not in society.get("clusters", [])
+    assert f"member_of={cluster['_id']}" not in society["filter_terms"]
+    assert all(f"member_of={parent}" in society["filter_terms"] for parent in own_parents)
