@@ -346,3 +346,34 @@ async def test_sigterm_hands_the_running_run_back_and_the_other_instance_finishe
     assert run["attempts"] == 2
     names = sorted([d["name"]["ru"] async for d in db[COMMUNITIES].find({}, {"name": 1})])
     assert names == sorted(r["name"] for r in source.records)
+
+
+async def test_a_separate_worker_process_runs_queued_syncs_and_stops_on_sigterm(
+    mongo_uri: str, db: Database, registry: tuple[GatedRegistry, Loopback]
+) -> None:
+    _, server = registry
+    await _register(db, server, None)
+    env = {
+        **os.environ,
+        "MONGODB_URI": mongo_uri,
+        "GUILDGRAPH_DATABASE": db.name,
+        "GUILDGRAPH_KEY_SECRET": TEST_KEY_SECRET,
+        "GUILDGRAPH_FETCH_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
+        "GUILDGRAPH_WORKER_POLL_S": "0.2",
+    }
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service.cli", "worker", cwd=REPO, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        queued = await enqueue_run(db, "cluster-assoc", Mode.FULL, "api")
+        (run,) = await _wait_for_runs(db, lambda rs: all(r.get("finished_at") for r in rs))
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(WAIT_S):
+            _, stderr = await worker.communicate()
+    assert run["_id"] == queued["_id"]
+    assert run["status"] == "succeeded"
+    assert run["counts"]["created"] == RECORDS
+    assert worker.returncode == 0, stderr.decode()
+    assert b"stopped" in stderr
