@@ -19,7 +19,7 @@ from service import cli_keys, cli_sync
 from service.app import create_app
 from service.demo import load_demo
 from service.demo_sources import sync_demo_sources
-from service.settings import Settings
+from service.settings import ConfigurationError, Settings
 from service.storage import open_storage
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema" / "schema.graphql"
@@ -109,6 +109,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except ConfigurationError as error:
+        print(f"guildgraph: configuration error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "schema":

@@ -19,7 +19,7 @@ from typing import Any
 
 from schema.context import ANONYMOUS, Principal, Role
 from service.db import API_KEYS, SOURCES, Database
-from service.settings import Environment, Settings
+from service.settings import ConfigurationError, Environment, Settings
 
 _PREFIX = "gg"
 _SECRET_FILE = "key-secret"  # noqa: S105 (a file name, not a secret)
@@ -49,7 +49,9 @@ def key_secret(settings: Settings) -> bytes:
     if settings.key_secret is not None:
         return settings.key_secret.get_secret_value().encode()
     if settings.env is Environment.PROD:
-        raise RuntimeError("GUILDGRAPH_KEY_SECRET must be set in prod (the same on every instance)")
+        raise ConfigurationError(
+            "GUILDGRAPH_KEY_SECRET must be set in prod (the same on every instance)"
+        )
     path = settings.data_dir / _SECRET_FILE
     if not path.exists():
         _write_private(path, secrets.token_urlsafe(48))

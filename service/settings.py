@@ -9,6 +9,10 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class ConfigurationError(RuntimeError):
+    """The settings cannot work together (e.g. prod without a key secret)."""
+
+
 class Environment(StrEnum):
     DEV = "dev"
     PROD = "prod"

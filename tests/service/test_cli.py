@@ -121,8 +121,10 @@ def test_schema_export_writes_the_sdl(tmp_path: Path) -> None:
     assert target.read_text() == (REPO / "schema" / "schema.graphql").read_text()
 
 
-def _guildgraph(mongo_uri: str, database: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MONGODB_URI": mongo_uri, "GUILDGRAPH_DATABASE": database}
+def _guildgraph(
+    mongo_uri: str, database: str, *args: str, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MONGODB_URI": mongo_uri, "GUILDGRAPH_DATABASE": database, **settings}
     return subprocess.run(
         [sys.executable, "-m", "service.cli", *args],
         cwd=REPO,
@@ -145,3 +147,43 @@ def test_sources_and_sync_commands_report_bad_input(mongo_uri: str, tmp_path: Pa
     assert "no source 'no-such-source'" in missing.stderr
     listed = _guildgraph(mongo_uri, "cli_sources", "sources", "list")
     assert listed.returncode == 0
+
+
+def test_keys_are_created_listed_and_revoked(mongo_uri: str, tmp_path: Path) -> None:
+    settings = {"GUILDGRAPH_KEY_SECRET": "cli-test-secret", "GUILDGRAPH_DATA_DIR": str(tmp_path)}
+    source = tmp_path / "acme.json"
+    source.write_text(
+        '{"id": "acme", "name": "ACME", "family": "partner", "kind": "push", "config": {}}'
+    )
+    assert _guildgraph(mongo_uri, "cli_keys", "sources", "add", str(source)).returncode == 0
+
+    created = _guildgraph(
+        mongo_uri, "cli_keys", "keys", "create", "--role", "partner", "--source", "acme", **settings
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    key_id = key.split("_")[1]
+    assert key.startswith(f"gg_{key_id}_")
+
+    listed = _guildgraph(mongo_uri, "cli_keys", "keys", "list", **settings)
+    assert key_id in listed.stdout
+    assert key not in listed.stdout  # never shown again
+
+    refused = _guildgraph(
+        mongo_uri, "cli_keys", "keys", "create", "--role", "partner", "--source", "nope", **settings
+    )
+    assert refused.returncode == 2
+    assert "no source 'nope'" in refused.stderr
+
+    assert _guildgraph(mongo_uri, "cli_keys", "keys", "revoke", key_id, **settings).returncode == 0
+    again = _guildgraph(mongo_uri, "cli_keys", "keys", "revoke", key_id, **settings)
+    assert again.returncode == 2
+    assert "no active key" in again.stderr
+
+
+def test_prod_without_a_key_secret_refuses_to_start(mongo_uri: str, tmp_path: Path) -> None:
+    env = {"GUILDGRAPH_ENV": "prod", "GUILDGRAPH_DATA_DIR": str(tmp_path)}
+    result = _guildgraph(mongo_uri, "cli_prod", "serve", "--port", "0", **env)
+    assert result.returncode == 2
+    assert "GUILDGRAPH_KEY_SECRET must be set in prod" in result.stderr
+    assert "Traceback" not in result.stderr
