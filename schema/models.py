@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -240,6 +241,15 @@ class Listing(Strict):
     match_keys: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*:.+$", max_length=300)]] = (
         Field(default_factory=list, max_length=20)
     )
+
+
+class ListingOutcome(StrEnum):
+    """What ingestion did with one listing (partners see it per item)."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
 
 
 class Provenance(Strict):

@@ -18,6 +18,7 @@ from graphql import GraphQLError
 
 from schema.context import Info
 from schema.listing_input import ItemError, ListingInput
+from schema.models import ListingOutcome
 from schema.relay import to_global_id
 from schema.taxonomy import EntityType
 
@@ -26,12 +27,7 @@ MAX_WITHDRAW = 500
 MAX_IDEMPOTENCY_KEY = 255
 
 
-@strawberry.enum(description="What an upsert did with one listing")
-class ListingOutcome(Enum):
-    CREATED = "created"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-    REJECTED = "rejected"
+strawberry.enum(ListingOutcome, description="What an upsert did with one listing")
 
 
 @strawberry.enum(description="What a withdrawal did with one external id")

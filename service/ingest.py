@@ -23,7 +23,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -32,7 +31,14 @@ from pydantic import ValidationError
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from schema.models import ENTITY_DATA, CommunityData, EventData, Listing, StandardData
+from schema.models import (
+    ENTITY_DATA,
+    CommunityData,
+    EventData,
+    Listing,
+    ListingOutcome,
+    StandardData,
+)
 from schema.taxonomy import EntityType
 from service import matching, normalize
 from service.db import COMMUNITIES, EVENTS, LISTINGS, STANDARDS, Database
@@ -54,11 +60,8 @@ _ORDER = {EntityType.COMMUNITY: 0, EntityType.STANDARD: 1, EntityType.EVENT: 2}
 _DUPLICATE_KEY = 11000
 
 
-class Outcome(StrEnum):
-    CREATED = "created"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-    REJECTED = "rejected"
+# The API's own vocabulary (schema.models), so the two cannot drift apart.
+Outcome = ListingOutcome
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,13 @@ from pydantic import ValidationError
 from schema.context import Principal, Role
 from schema.errors import AccessDenied, UserInputError
 from schema.listing_input import ItemError, ListingDraft, ListingInput, drafts
-from schema.models import Listing
+from schema.models import Listing, ListingOutcome
 from schema.partner import (
     MAX_IDEMPOTENCY_KEY,
     MAX_UPSERT,
     MAX_WITHDRAW,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
-    ListingOutcome,
     UpsertedItem,
     WithdrawnItem,
     WithdrawOutcome,
@@ -145,7 +144,7 @@ class PartnerService:
                 index=draft.index,
                 external_id=draft.external_id,
                 entity=result.entity,
-                outcome=ListingOutcome(result.outcome.value),
+                outcome=result.outcome,
                 entity_id=result.entity_id,
                 errors=tuple(draft.payload_error(e.path, e.message) for e in result.errors),
             )
