@@ -16,16 +16,16 @@ import signal
 import sys
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service.db import COMMUNITIES, LISTINGS, Database
-from service.sources import SourceSpec, add_source
+from service.sources import add_source
 from tests.conftest import REPO
 from tests.connectors.loopback import Loopback, loopback_server
+from tests.service.registries import json_registry
 
 RECORDS = 10_000
 PAGE_SIZE = 100
@@ -102,29 +102,9 @@ async def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     mongo_uri: str, db: Database, registry: tuple[CrashingRegistry, Loopback]
 ) -> None:
     source, server = registry
-    spec: dict[str, Any] = {
-        "id": "crash-src",
-        "name": "Реестр для проверки падений",
-        "family": "association",
-        "kind": "json_api",
-        "config": {
-            "url": server.url("/registry"),
-            "records_path": "items",
-            "page_size": PAGE_SIZE,
-            "pagination": {"type": "page", "param": "page", "size_param": "per_page"},
-            "mapping": {
-                "entity": "community",
-                "external_id": "ogrn",
-                "fields": {
-                    "name.ru": "name",
-                    "kind": {"value": "national"},
-                    "form": {"source": "opf", "values": {"НП": "association"}},
-                    "identifiers.ogrn": "ogrn",
-                },
-            },
-        },
-    }
-    await add_source(db, SourceSpec.model_validate(spec))
+    url = server.url("/registry")
+    name = "Реестр для проверки падений"
+    await add_source(db, json_registry("crash-src", name, url, page_size=PAGE_SIZE))
 
     kills = 0
     for _attempt in range(KILLS + 3):

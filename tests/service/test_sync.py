@@ -21,18 +21,7 @@ from service.runs import Mode, RunActive, RunStatus
 from service.sources import SourceError, SourceSpec, add_source, get_source
 from service.sync import run_sync
 from tests.connectors.loopback import Loopback, loopback_server
-
-MAPPING = {
-    "entity": "community",
-    "external_id": "ogrn",
-    "fields": {
-        "name.ru": "name",
-        "kind": {"value": "national"},
-        "form": {"source": "opf", "values": {"АНО": "association", "НП": "association"}},
-        "countries": {"value": ["RU"]},
-        "identifiers.ogrn": "ogrn",
-    },
-}
+from tests.service.registries import OGRN_MAPPING, json_registry
 
 
 @dataclass
@@ -73,20 +62,9 @@ async def fetcher() -> AsyncIterator[SafeFetcher]:
 
 
 async def _register(db: Database, server: Loopback) -> None:
-    spec = SourceSpec(
-        id="nko-registry",
-        name="Реестр НКО",
-        family="association",
-        kind="json_api",
-        config={
-            "url": server.url("/registry"),
-            "records_path": "items",
-            "page_size": 3,
-            "pagination": {"type": "page", "param": "page", "size_param": "per_page"},
-            "mapping": MAPPING,
-        },
+    await add_source(
+        db, json_registry("nko-registry", "Реестр НКО", server.url("/registry"), page_size=3)
     )
-    await add_source(db, spec)
 
 
 async def _names(db: Database) -> set[str]:
@@ -185,7 +163,7 @@ async def test_an_interrupted_run_resumes_from_its_last_checkpoint(
             {
                 "config": {
                     "url": "https://x.example/r",
-                    "mapping": {**MAPPING, "fields": {"nme": "n"}},
+                    "mapping": {**OGRN_MAPPING, "fields": {"nme": "n"}},
                 }
             },
             "fields.nme: unknown field 'nme'",
@@ -199,7 +177,7 @@ def test_bad_source_specs_name_what_is_wrong(change: dict[str, Any], message: st
         "name": "ok",
         "family": "association",
         "kind": "json_api",
-        "config": {"url": "https://x.example/r", "records_path": "items", "mapping": MAPPING},
+        "config": {"url": "https://x.example/r", "records_path": "items", "mapping": OGRN_MAPPING},
         **change,
     }
     with pytest.raises(ValueError, match=re.escape(message)):

@@ -36,6 +36,7 @@ from service.runs import Mode, enqueue_run
 from service.sources import SourceSpec, add_source
 from tests.conftest import REPO, TEST_KEY_SECRET
 from tests.connectors.loopback import Loopback, loopback_server
+from tests.service.registries import json_registry
 
 RECORDS = 60
 PAGE_SIZE = 10
@@ -165,29 +166,9 @@ async def registry() -> AsyncIterator[tuple[GatedRegistry, Loopback]]:
 
 
 async def _register(db: Database, server: Loopback, schedule: str | None) -> None:
-    spec = SourceSpec(
-        id="cluster-assoc",
-        name="Реестр кластерных ассоциаций",
-        family="association",
-        kind="json_api",
-        config={
-            "url": server.url("/registry"),
-            "records_path": "items",
-            "page_size": PAGE_SIZE,
-            "pagination": {"type": "page", "param": "page", "size_param": "per_page"},
-            "mapping": {
-                "entity": "community",
-                "external_id": "ogrn",
-                "fields": {
-                    "name.ru": "name",
-                    "kind": {"value": "national"},
-                    "form": {"value": "association"},
-                    "countries": {"value": ["RU"]},
-                },
-            },
-        },
-        schedule=schedule,
-    )
+    url = server.url("/registry")
+    name = "Реестр кластерных ассоциаций"
+    spec = json_registry("cluster-assoc", name, url, page_size=PAGE_SIZE, schedule=schedule)
     await add_source(db, spec)
 
 

@@ -31,7 +31,8 @@ from service.sources import SourceSpec, add_source, get_source, save_stream_stat
 from service.sync import Progress, execute
 from service.worker import Worker
 from tests.connectors.loopback import Loopback, loopback_server
-from tests.service.test_sync import MAPPING, Registry, _register
+from tests.service.registries import json_registry
+from tests.service.test_sync import Registry, _register
 
 TTL = timedelta(seconds=30)
 
@@ -253,19 +254,9 @@ async def test_a_run_records_the_total_its_source_announces(db: Database) -> Non
         return JSONResponse({"items": items, "total": len(records)})
 
     async with loopback_server({"/registry": handle}) as server:
-        spec = SourceSpec(
-            id="counted-registry",
-            name="Реестр с итогом",
-            family="association",
-            kind="json_api",
-            config={
-                "url": server.url("/registry"),
-                "records_path": "items",
-                "total_path": "total",
-                "page_size": 3,
-                "pagination": {"type": "page", "param": "page", "size_param": "per_page"},
-                "mapping": MAPPING,
-            },
+        url = server.url("/registry")
+        spec = json_registry(
+            "counted-registry", "Реестр с итогом", url, page_size=3, total_path="total"
         )
         await add_source(db, spec)
         queued = await enqueue_run(db, "counted-registry", Mode.FULL, "api")
