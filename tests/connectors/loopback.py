@@ -71,3 +71,14 @@ def static(body: bytes, *, status: int = 200, headers: dict[str, str] | None = N
         return Response(body, status_code=status, headers=headers)
 
     return handler
+
+
+def conditional(body: bytes, etag: str, content_type: str) -> Callable[[Request], Response]:
+    """A route serving `body` that answers 304 to a request carrying its ETag."""
+
+    def handler(request: Request) -> Response:
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"ETag": etag})
+        return Response(body, headers={"ETag": etag, "Content-Type": content_type})
+
+    return handler

@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from starlette.requests import Request
-from starlette.responses import Response
 
 from connectors.clusters import (
     ClusterMember,
@@ -24,7 +22,7 @@ from connectors.contract import Checkpoint, Emitted, Rejected
 from connectors.errors import FatalError
 from connectors.http import FetchPolicy, SafeFetcher
 from schema.models import CommunityData, Identifier, Listing
-from tests.connectors.loopback import loopback_server
+from tests.connectors.loopback import conditional, loopback_server
 
 FIXTURES = Path(__file__).parent / "fixtures" / "clusters"
 GEOJSON = (FIXTURES / "industry_clusters.geojson").read_bytes()
@@ -89,21 +87,12 @@ def records_config(url: str) -> ClusterRegistryConfig:
     )
 
 
-def conditional(body: bytes) -> Any:
-    def handler(request: Request) -> Response:
-        if request.headers.get("if-none-match") == ETAG:
-            return Response(status_code=304, headers={"ETag": ETAG})
-        return Response(body, headers={"ETag": ETAG, "Content-Type": "application/geo+json"})
-
-    return handler
-
-
 @asynccontextmanager
 async def registry(body: bytes, *, records: bool = False) -> AsyncIterator[ClusterStream]:
     policy = FetchPolicy(allowed_networks=["127.0.0.1/32"], per_host_rate=None)
     async with (
         SafeFetcher(policy) as fetcher,
-        loopback_server({"/clusters": conditional(body)}) as server,
+        loopback_server({"/clusters": conditional(body, ETAG, "application/geo+json")}) as server,
     ):
         url = server.url("/clusters")
         config = records_config(url) if records else geojson_config(url)

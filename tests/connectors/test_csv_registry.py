@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import itertools
 import tracemalloc
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -24,7 +24,7 @@ from connectors.csv_registry import (
     sniff_delimiter,
 )
 from connectors.errors import FatalError
-from connectors.http import FetchPolicy, SafeFetcher
+from connectors.http import SafeFetcher
 from schema.models import CommunityData, Listing
 from tests.connectors.loopback import loopback_server
 
@@ -407,13 +407,6 @@ def test_configured_encoding_is_normalized() -> None:
 # --- the stream over HTTP ---------------------------------------------------------------
 
 ETAG = '"reestr-2024-06-01"'
-
-
-@pytest.fixture
-async def fetcher() -> AsyncIterator[SafeFetcher]:
-    policy = FetchPolicy(allowed_networks=["127.0.0.1/32"], per_host_rate=None)
-    async with SafeFetcher(policy) as safe:
-        yield safe
 
 
 def registry_route(body: bytes, etag: str = ETAG) -> Any:

@@ -16,18 +16,10 @@ from starlette.responses import Response
 from connectors.contract import Checkpoint, Emitted, Rejected
 from connectors.errors import FatalError, RetriableError
 from connectors.graphql_platform import GraphQLPlatform, GraphQLPlatformConfig, GraphQLStream
-from connectors.http import FetchPolicy, SafeFetcher
+from connectors.http import SafeFetcher
 from schema.models import ENTITY_DATA, Listing
 from schema.taxonomy import EntityType
 from tests.connectors.loopback import Loopback, loopback_server
-
-
-@pytest.fixture
-async def fetcher() -> AsyncIterator[SafeFetcher]:
-    policy = FetchPolicy(allowed_networks=["127.0.0.1/32"], per_host_rate=None)
-    async with SafeFetcher(policy) as safe:
-        yield safe
-
 
 QUERY = """
 # Groups near a point, with their next events (Meetup gql-ext style).

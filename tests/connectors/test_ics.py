@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,14 +17,14 @@ from uvicorn.lifespan.off import LifespanOff
 
 from connectors.contract import Checkpoint, Emitted, Rejected
 from connectors.errors import FatalError, RetriableError
-from connectors.http import FetchPolicy, SafeFetcher
+from connectors.http import SafeFetcher
 from connectors.ics import IcsFeedConfig, IcsFeedConnector, IcsFeedStream
 from connectors.ics_event import Occurrence
 from connectors.ics_lines import LineUnfolder
 from connectors.ics_map import Mapped, to_listing
 from connectors.ics_parse import FeedParser, FeedStats, ParseOptions
 from schema.models import EventData, Listing
-from tests.connectors.loopback import loopback_server
+from tests.connectors.loopback import conditional, loopback_server
 
 REAL = Path("/work/shared/fixtures/real/meetup_aggregated_dutch_datascience.ics")
 FIXTURES = Path(__file__).parent / "fixtures" / "ics"
@@ -465,17 +465,6 @@ def test_config_is_checked_when_the_source_is_registered() -> None:
 # --- the stream over loopback HTTP -------------------------------------------------------
 
 
-def conditional(body: bytes, etag: str) -> Any:
-    """A route that answers 304 to a request carrying the current ETag."""
-
-    def handler(request: Request) -> Response:
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers={"etag": etag})
-        return Response(body, media_type="text/calendar", headers={"etag": etag})
-
-    return handler
-
-
 @pytest.fixture
 def real_feed() -> bytes:
     return REAL.read_bytes()
@@ -484,12 +473,6 @@ def real_feed() -> bytes:
 @pytest.fixture
 def outlook_feed() -> bytes:
     return OUTLOOK.read_bytes()
-
-
-@pytest.fixture
-async def fetcher() -> AsyncIterator[SafeFetcher]:
-    async with SafeFetcher(FetchPolicy(allowed_networks=["127.0.0.1/32"])) as client:
-        yield client
 
 
 async def run(stream: IcsFeedStream, state: dict[str, Any] | None) -> list[Emitted]:
@@ -503,7 +486,7 @@ def listings(items: list[Emitted]) -> list[Listing]:
 async def test_second_run_with_the_stored_etag_yields_only_a_checkpoint(
     fetcher: SafeFetcher, real_feed: bytes
 ) -> None:
-    routes = {"/dutch.ics": conditional(real_feed, '"v1"')}
+    routes = {"/dutch.ics": conditional(real_feed, '"v1"', "text/calendar")}
     async with loopback_server(routes) as server:
         settings = config(url=server.url("/dutch.ics"), organizers=["dutch-data-science"])
         connector = IcsFeedConnector(settings, fetcher, "nl-ds-ics", now=lambda: NOW)
@@ -558,7 +541,7 @@ async def test_unchanged_occurrences_are_not_emitted_again(
 async def test_checkpoints_during_a_run_keep_the_validators_it_started_with(
     fetcher: SafeFetcher, real_feed: bytes
 ) -> None:
-    routes = {"/dutch.ics": conditional(real_feed, '"v2"')}
+    routes = {"/dutch.ics": conditional(real_feed, '"v2"', "text/calendar")}
     async with loopback_server(routes) as server:
         settings = config(url=server.url("/dutch.ics"), checkpoint_every=5)
         stream = IcsFeedStream(settings, fetcher, "nl-ds-ics", now=lambda: NOW)

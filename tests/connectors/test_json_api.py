@@ -4,7 +4,7 @@ the real French association payload (API Entreprise, RNA)."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from connectors.contract import Checkpoint, Emitted, Rejected
 from connectors.errors import FatalError
-from connectors.http import FetchPolicy, SafeFetcher
+from connectors.http import SafeFetcher
 from connectors.json_api import JsonApiConfig, JsonApiConnector, JsonApiStream, with_query
 from schema.models import CommunityData, Listing
 from tests.connectors.loopback import Handler, loopback_server, static
@@ -131,13 +131,6 @@ PAGINATIONS: dict[str, dict[str, Any]] = {
         "requests": 3,  # no next cursor: no extra request
     },
 }
-
-
-@pytest.fixture
-async def fetcher() -> AsyncIterator[SafeFetcher]:
-    policy = FetchPolicy(allowed_networks=["127.0.0.1/32"], per_host_rate=None)
-    async with SafeFetcher(policy) as safe:
-        yield safe
 
 
 def stream_for(

@@ -1,19 +1,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from starlette.requests import Request
-from starlette.responses import Response
 
 from connectors.contract import Checkpoint, Emitted, Fetched, Rejected, Stream
 from connectors.errors import FatalError
-from connectors.http import FetchPolicy, SafeFetcher
+from connectors.http import SafeFetcher
 from connectors.jsonld import JsonLdPagesConnector
 from connectors.jsonld_community import community_payload, is_community
 from connectors.jsonld_config import JsonLdPagesConfig
@@ -21,13 +18,15 @@ from connectors.jsonld_event import event_payload, is_event
 from connectors.jsonld_html import extract_jsonld, html_to_text
 from connectors.jsonld_values import read_page
 from schema.models import CommunityData, EventData, Listing
-from tests.connectors.loopback import loopback_server
+from tests.connectors.loopback import conditional, loopback_server
 
 REAL = Path("/work/shared/fixtures/real")
 FIXTURES = Path(__file__).parent / "fixtures" / "jsonld"
 SONGKICK_URL = "https://www.songkick.com/concerts/25248299-elysian-fields-at-owl-music-parlor"
 GRAPH_URL = "https://osdev-association.example.org/events/"
 ORG_ID = "https://osdev-association.example.org/#organization"
+
+HTML = "text/html; charset=utf-8"
 
 
 def config(**overrides: Any) -> JsonLdPagesConfig:
@@ -350,22 +349,6 @@ def test_html_to_text_keeps_paragraphs_and_drops_scripts() -> None:
 # -- the connector over loopback HTTP --------------------------------------------------------
 
 
-def conditional(body: bytes, etag: str) -> Callable[[Request], Response]:
-    def handler(request: Request) -> Response:
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers={"etag": etag})
-        return Response(body, headers={"etag": etag, "content-type": "text/html; charset=utf-8"})
-
-    return handler
-
-
-@pytest.fixture
-async def fetcher() -> AsyncIterator[SafeFetcher]:
-    policy = FetchPolicy(allowed_networks=["127.0.0.1/32"], per_host_rate=None)
-    async with SafeFetcher(policy) as safe:
-        yield safe
-
-
 async def run(stream: Stream, state: dict[str, Any] | None) -> list[Emitted]:
     return [item async for item in stream.records(state)]
 
@@ -375,11 +358,13 @@ async def test_the_connector_reads_several_pages_and_checkpoints_each(
 ) -> None:
     graph = (FIXTURES / "community_graph.html").read_bytes()
     routes = {
-        "/songkick": conditional((REAL / "songkick_event_page_jsonld.html").read_bytes(), '"s1"'),
-        "/graph": conditional(graph, '"g1"'),
-        "/graph-again": conditional(graph, '"g2"'),  # the same records on a second page
-        "/broken": conditional((FIXTURES / "broken_and_good.html").read_bytes(), '"b1"'),
-        "/none": conditional((FIXTURES / "no_jsonld.html").read_bytes(), '"n1"'),
+        "/songkick": conditional(
+            (REAL / "songkick_event_page_jsonld.html").read_bytes(), '"s1"', HTML
+        ),
+        "/graph": conditional(graph, '"g1"', HTML),
+        "/graph-again": conditional(graph, '"g2"', HTML),  # the same records on a second page
+        "/broken": conditional((FIXTURES / "broken_and_good.html").read_bytes(), '"b1"', HTML),
+        "/none": conditional((FIXTURES / "no_jsonld.html").read_bytes(), '"n1"', HTML),
     }
     async with loopback_server(routes) as server:
         cfg = config(language="ru", urls=[server.url(path) for path in routes])
@@ -416,8 +401,8 @@ async def test_the_connector_reads_several_pages_and_checkpoints_each(
 
 async def test_a_resumed_run_starts_at_the_checkpointed_page(fetcher: SafeFetcher) -> None:
     routes = {
-        "/a": conditional((FIXTURES / "no_jsonld.html").read_bytes(), '"a"'),
-        "/b": conditional((FIXTURES / "hackathon_array_type.html").read_bytes(), '"b"'),
+        "/a": conditional((FIXTURES / "no_jsonld.html").read_bytes(), '"a"', HTML),
+        "/b": conditional((FIXTURES / "hackathon_array_type.html").read_bytes(), '"b"', HTML),
     }
     async with loopback_server(routes) as server:
         cfg = config(urls=[server.url("/a"), server.url("/b")], entities="events")
@@ -440,7 +425,7 @@ async def test_an_unusable_event_is_rejected_with_its_reason(fetcher: SafeFetche
         },
     ]
     body = f'<script type="application/ld+json">{json.dumps(nodes)}</script>'.encode()
-    async with loopback_server({"/p": conditional(body, '"p"')}) as server:
+    async with loopback_server({"/p": conditional(body, '"p"', HTML)}) as server:
         cfg = config(urls=[server.url("/p")], entities="events")
         [stream] = JsonLdPagesConnector(cfg, fetcher, "x").streams()
         rejected = [item for item in await run(stream, None) if isinstance(item, Rejected)]

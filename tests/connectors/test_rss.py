@@ -1,22 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from starlette.requests import Request
-from starlette.responses import Response
 
 from connectors.contract import Checkpoint, Emitted, Fetcher, Rejected
 from connectors.errors import FatalError
-from connectors.http import FetchPolicy, SafeFetcher
 from connectors.rss import RssFeedConfig, RssFeedConnector, RssFeedStream
 from connectors.rss_feed import parse_feed
 from schema.models import EventData, Listing
-from tests.connectors.loopback import loopback_server
+from tests.connectors.loopback import conditional, loopback_server
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rss"
 RSS_URL = "https://pynsk.example.ru/category/events/feed/"
@@ -253,22 +249,6 @@ def test_config_names_the_bad_field() -> None:
 # -- the connector over loopback HTTP: a 304 on the second run -----------------------------
 
 
-def conditional(body: bytes, etag: str) -> Callable[[Request], Response]:
-    def handler(request: Request) -> Response:
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers={"etag": etag})
-        return Response(body, headers={"etag": etag, "content-type": "application/rss+xml"})
-
-    return handler
-
-
-@pytest.fixture
-async def fetcher() -> AsyncIterator[SafeFetcher]:
-    policy = FetchPolicy(allowed_networks=["127.0.0.1/32"], per_host_rate=None)
-    async with SafeFetcher(policy) as safe:
-        yield safe
-
-
 async def run(connector: RssFeedConnector, state: dict[str, Any] | None) -> list[Emitted]:
     [stream] = connector.streams()
     return [item async for item in stream.records(state)]
@@ -276,7 +256,9 @@ async def run(connector: RssFeedConnector, state: dict[str, Any] | None) -> list
 
 async def test_the_feed_is_read_then_not_modified(fetcher: Fetcher) -> None:
     body = (FIXTURES / "community_events_rss2.xml").read_bytes()
-    async with loopback_server({"/feed": conditional(body, '"v1"')}) as server:
+    async with loopback_server(
+        {"/feed": conditional(body, '"v1"', "application/rss+xml")}
+    ) as server:
         connector = RssFeedConnector(config(url=server.url("/feed")), fetcher, "pynsk")
 
         first = await run(connector, None)
@@ -298,7 +280,9 @@ async def test_the_feed_is_read_then_not_modified(fetcher: Fetcher) -> None:
 
 async def test_a_hostile_feed_stops_the_run(fetcher: Fetcher) -> None:
     body = (FIXTURES / "billion_laughs.xml").read_bytes()
-    async with loopback_server({"/feed": conditional(body, '"x"')}) as server:
+    async with loopback_server(
+        {"/feed": conditional(body, '"x"', "application/rss+xml")}
+    ) as server:
         connector = RssFeedConnector(config(url=server.url("/feed")), fetcher, "evil")
         with pytest.raises(FatalError, match=server.url("/feed")):
             await run(connector, None)
