@@ -34,9 +34,9 @@ import httpx
 import orjson
 from dataset import Sizes, anchor_day, counts, generate, load
 
-from service.db import COMMUNITIES, Database, ensure_collections
-from service.embedded import EmbeddedDatabase, free_port
-from service.storage import mongo_client
+from service.storage.client import mongo_client
+from service.storage.collections import COMMUNITIES, Database, ensure_collections
+from service.storage.embedded import EmbeddedDatabase, free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
 READY_TIMEOUT_S = 60.0

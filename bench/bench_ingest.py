@@ -46,21 +46,30 @@ from ingest_data import (
 from pymongo import UpdateOne
 
 import connectors.csv_registry
-import connectors.ics
-from connectors.http import FetchPolicy, SafeFetcher
-from service import ingest, matching, sync
-from service.db import COMMUNITIES, EVENTS, INDEXES, VALIDATORS, Database, ensure_collections
-from service.embedded import EmbeddedDatabase
-from service.normalize import KEY_SEPARATOR
-from service.runs import Mode
-from service.sources import SourceSpec, add_source, durable
-from service.storage import mongo_client
-from service.sync import run_sync
+import connectors.ics.connector
+from connectors.net.fetcher import FetchPolicy, SafeFetcher
+from service.documents.normalize import KEY_SEPARATOR
+from service.ingest import matching
+from service.ingest import pipeline as ingest
+from service.storage.client import mongo_client
+from service.storage.collections import (
+    COMMUNITIES,
+    EVENTS,
+    INDEXES,
+    VALIDATORS,
+    Database,
+    ensure_collections,
+)
+from service.storage.embedded import EmbeddedDatabase
+from service.sync import engine as sync
+from service.sync.engine import run_sync
+from service.sync.runs import Mode
+from service.sync.sources import SourceSpec, add_source, durable
 
 SCRIPT = Path(__file__).resolve()
 BENCH_DIR = SCRIPT.parent
 READY_TIMEOUT_S = 60.0
-RAW_BATCH = 500  # the sync engine's batch size (service.sync.BATCH_SIZE)
+RAW_BATCH = 500  # the sync engine's batch size (service.sync.engine.BATCH_SIZE)
 MiB = 1024 * 1024
 DEFAULT_BODY_CAP = FetchPolicy().max_body_bytes
 RESULT_PREFIX = "bench-ingest-child-result "
@@ -235,7 +244,10 @@ def instrument(phases: Phases) -> None:
     Module attributes are replaced, so calls through the module globals (how these
     functions call each other) are timed; the service code itself is unchanged.
     """
-    for stream in (connectors.csv_registry.CsvRegistryStream, connectors.ics.IcsFeedStream):
+    for stream in (
+        connectors.csv_registry.CsvRegistryStream,
+        connectors.ics.connector.IcsFeedStream,
+    ):
         stream.records = phases.records(stream.records)  # type: ignore[method-assign]
     sync.ingest = phases.wrap("ingest()", sync.ingest)
     sync.keep_unusable = phases.wrap("keep_unusable()", sync.keep_unusable)
@@ -450,7 +462,7 @@ async def raw_upserts(db: Database, model: str, count: int) -> RawResult:
 
     The documents are copies of what ingestion stored (every field, array and index
     entry the same), re-keyed so the unique indexes take them. Only bulk_write is
-    timed, with the write concern the sync engine uses (journaled, service.sources.durable).
+    timed, with the write concern the sync engine uses (journaled, service.sync.sources.durable).
     """
     name = await scratch_collection(db, model)
     target = durable(db)[name]

@@ -25,9 +25,9 @@ from schema.taxonomy import (
     OrganizationForm,
     StandardKind,
 )
-from service.db import COMMUNITIES, EVENTS, STANDARDS, Database
-from service.ingest import Outcome, ingest
-from service.text import slugify
+from service.documents.search_text import slugify
+from service.ingest.pipeline import Outcome, ingest
+from service.storage.collections import COMMUNITIES, EVENTS, STANDARDS, Database
 
 SOURCE = "bench"
 

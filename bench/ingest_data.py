@@ -22,7 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from schema.taxonomy import INDUSTRIES
-from service.text import slugify
+from service.documents.search_text import slugify
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 FEED_DAYS_AHEAD = 300  # events start within this many days of the start moment
@@ -171,7 +171,7 @@ def write_registry(path: Path, count: int, seed: int, encoding: str = "cp1251") 
 
 
 def registry_mapping() -> dict[str, object]:
-    """The source's mapping (connectors.mapping.FieldMapping) over the registry's columns."""
+    """The source's mapping (connectors.framework.mapping.FieldMapping) over its columns."""
     return {
         "entity": "community",
         "external_id": "ОГРН",

@@ -1,1 +1,1 @@
-"""Connectors: how data comes in. Never touches the database."""
+"""How data comes in: connectors yield Listings; no database here."""

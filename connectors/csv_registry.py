@@ -1,7 +1,7 @@
 """CSV registries: a large file of organisations, streamed, parsed and mapped row by row.
 
     {"url": "https://registry.example/reestr.csv",
-     "mapping": {...},              # connectors.mapping.FieldMapping over column names
+     "mapping": {...},              # connectors.framework.mapping.FieldMapping over column names
      "encoding": null,              # detected: a BOM, else UTF-8, else cp1251
      "delimiter": null,             # detected among ';' ',' TAB from the first lines
      "checkpoint_every": 1000}      # rows between checkpoints
@@ -29,10 +29,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors.contract import Checkpoint, Emitted, Fetcher, Rejected, State, StreamedBody
-from connectors.errors import FatalError
-from connectors.mapping import FieldMapping, MappedStream, to_listing
-from connectors.urls import source_url
+from connectors.framework.contract import (
+    Checkpoint,
+    Emitted,
+    Fetcher,
+    Rejected,
+    State,
+    StreamedBody,
+)
+from connectors.framework.errors import FatalError
+from connectors.framework.mapping import FieldMapping, MappedStream, to_listing
+from connectors.framework.urls import source_url
 from schema.models import Listing
 
 SAMPLE_BYTES = 64 * 1024

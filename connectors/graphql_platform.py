@@ -35,10 +35,10 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
-from connectors.contract import Checkpoint, Emitted, Fetcher, Rejected, State
-from connectors.errors import FatalError, RetriableError
-from connectors.mapping import FieldMapping, MappedStream, apply, to_listing
-from connectors.pagination import LoopGuard
+from connectors.framework.contract import Checkpoint, Emitted, Fetcher, Rejected, State
+from connectors.framework.errors import FatalError, RetriableError
+from connectors.framework.mapping import FieldMapping, MappedStream, apply, to_listing
+from connectors.framework.pagination import LoopGuard
 from schema.models import Listing
 from schema.taxonomy import EntityType
 

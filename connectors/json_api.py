@@ -5,7 +5,7 @@
      "pagination": {"type": "cursor", "cursor_path": "meta.next", "param": "after"},
      "page_size": 100,
      "params": {"status": "active"},
-     "mapping": {...}}                       # connectors.mapping.FieldMapping
+     "mapping": {...}}                       # connectors.framework.mapping.FieldMapping
 
 A Checkpoint follows every page with the paginator's state (where the next request
 starts), so a resumed run reads no page twice; the last one is {} and the next run
@@ -23,10 +23,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors.contract import Checkpoint, Emitted, Fetcher, State
-from connectors.errors import FatalError, SkippableRecord
-from connectors.mapping import FieldMapping, MappedStream, external_id, to_listing
-from connectors.pagination import (
+from connectors.framework.contract import Checkpoint, Emitted, Fetcher, State
+from connectors.framework.errors import FatalError, SkippableRecord
+from connectors.framework.mapping import FieldMapping, MappedStream, external_id, to_listing
+from connectors.framework.pagination import (
     CursorPaginator,
     OffsetPaginator,
     PageNumberPaginator,

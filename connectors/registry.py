@@ -13,17 +13,17 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from connectors.clusters import ClusterRegistry, ClusterRegistryConfig
-from connectors.contract import Connector, Fetcher
+from connectors.cluster_registry import ClusterRegistry, ClusterRegistryConfig
 from connectors.csv_registry import CsvRegistryConfig, CsvRegistryConnector
+from connectors.framework.contract import Connector, Fetcher
 from connectors.graphql_platform import GraphQLPlatform, GraphQLPlatformConfig
-from connectors.ics import IcsFeedConnector
-from connectors.ics_config import IcsFeedConfig
+from connectors.ics.config import IcsFeedConfig
+from connectors.ics.connector import IcsFeedConnector
 from connectors.json_api import JsonApiConfig, JsonApiConnector
-from connectors.jsonld import JsonLdPagesConnector
-from connectors.jsonld_config import JsonLdPagesConfig
-from connectors.rss import RssFeedConfig, RssFeedConnector
-from connectors.singer import SingerConfig, SingerTap
+from connectors.singer_tap import SingerConfig, SingerTap
+from connectors.web.config import JsonLdPagesConfig
+from connectors.web.jsonld_pages import JsonLdPagesConnector
+from connectors.web.rss import RssFeedConfig, RssFeedConnector
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Subscriptions: listing changes (public) and sync run progress (admins).
 
 Served over `graphql-transport-ws` at `/graphql`; the feeds come from MongoDB
-change streams (service.live), so a write made through any instance reaches the
+change streams (service.live.service), so a write made through any instance reaches the
 subscribers of every instance.
 """
 

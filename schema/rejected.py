@@ -19,7 +19,7 @@ from schema.relay import Connection, Doc
 from schema.runs import SyncRunActive
 from schema.taxonomy import EntityType
 
-# The path `service.ingest.keep_unusable` gives a record no listing could be made of.
+# The path `service.ingest.pipeline.keep_unusable` gives a record no listing could be made of.
 UNMAPPED_PATH = "record"
 
 

@@ -1,1 +1,1 @@
-"""guildgraph service: settings, app, storage, ingestion, CLI."""
+"""guildgraph service: how it runs. One sub-package per job; see docs/architecture.md."""

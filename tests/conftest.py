@@ -16,13 +16,13 @@ import pytest
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
-from service.app import create_app
-from service.db import Database, ensure_collections
-from service.demo import load_demo
-from service.embedded import EmbeddedDatabase
-from service.metrics import Metrics
+from service.api.app import create_app
+from service.api.metrics import Metrics
+from service.demo.dataset import load_demo
 from service.settings import Settings
-from service.storage import mongo_client
+from service.storage.client import mongo_client
+from service.storage.collections import Database, ensure_collections
+from service.storage.embedded import EmbeddedDatabase
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from connectors.http import FetchPolicy, SafeFetcher
+from connectors.net.fetcher import FetchPolicy, SafeFetcher
 
 
 @pytest.fixture

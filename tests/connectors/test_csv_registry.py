@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from connectors.contract import Checkpoint, Emitted, Rejected
 from connectors.csv_registry import (
     CsvParser,
     CsvRegistryConfig,
@@ -23,8 +22,9 @@ from connectors.csv_registry import (
     CsvRow,
     sniff_delimiter,
 )
-from connectors.errors import FatalError
-from connectors.http import SafeFetcher
+from connectors.framework.contract import Checkpoint, Emitted, Rejected
+from connectors.framework.errors import FatalError
+from connectors.net.fetcher import SafeFetcher
 from schema.models import CommunityData, Listing
 from tests.connectors.loopback import loopback_server
 

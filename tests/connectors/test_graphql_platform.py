@@ -13,10 +13,10 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from connectors.contract import Checkpoint, Emitted, Rejected
-from connectors.errors import FatalError, RetriableError
+from connectors.framework.contract import Checkpoint, Emitted, Rejected
+from connectors.framework.errors import FatalError, RetriableError
 from connectors.graphql_platform import GraphQLPlatform, GraphQLPlatformConfig, GraphQLStream
-from connectors.http import SafeFetcher
+from connectors.net.fetcher import SafeFetcher
 from schema.models import ENTITY_DATA, Listing
 from schema.taxonomy import EntityType
 from tests.connectors.loopback import Loopback, loopback_server

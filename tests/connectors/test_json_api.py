@@ -15,10 +15,10 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from connectors.contract import Checkpoint, Emitted, Rejected
-from connectors.errors import FatalError
-from connectors.http import SafeFetcher
+from connectors.framework.contract import Checkpoint, Emitted, Rejected
+from connectors.framework.errors import FatalError
 from connectors.json_api import JsonApiConfig, JsonApiConnector, JsonApiStream, with_query
+from connectors.net.fetcher import SafeFetcher
 from schema.models import CommunityData, Listing
 from tests.connectors.loopback import Handler, loopback_server, static
 

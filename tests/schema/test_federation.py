@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schema import export_sdl
 from schema.relay import to_global_id
-from service.metrics import Metrics
+from service.api.metrics import Metrics
 from tests.conftest import REPO, GraphQLClient
 
 

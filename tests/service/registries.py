@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.sources import SourceSpec
+from service.sync.sources import SourceSpec
 
 # Records look like {"ogrn": "1027700000001", "name": "...", "opf": "АНО"}.
 OGRN_MAPPING: dict[str, Any] = {

@@ -30,10 +30,10 @@ from websockets.asyncio.client import connect as websockets_connect
 from websockets.typing import Subprotocol
 
 from schema.context import Role
-from service.db import COMMUNITIES, LISTINGS, SOURCES, SYNC_RUNS, Database
-from service.keys import create_key
-from service.runs import Mode, enqueue_run
-from service.sources import SourceSpec, add_source
+from service.auth.keys import create_key
+from service.storage.collections import COMMUNITIES, LISTINGS, SOURCES, SYNC_RUNS, Database
+from service.sync.runs import Mode, enqueue_run
+from service.sync.sources import SourceSpec, add_source
 from tests.conftest import REPO, TEST_KEY_SECRET
 from tests.connectors.loopback import Loopback, loopback_server
 from tests.service.registries import json_registry
@@ -72,7 +72,7 @@ async def _start_instance(mongo_uri: str, database: str, lease_ttl_s: float) -> 
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "service.cli",
+        "service.cli.main",
         "serve",
         "--port",
         "0",
@@ -343,7 +343,7 @@ async def test_a_separate_worker_process_runs_queued_syncs_and_stops_on_sigterm(
         "GUILDGRAPH_WORKER_POLL_S": "0.2",
     }
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli", "worker", cwd=REPO, env=env,
+        sys.executable, "-m", "service.cli.main", "worker", cwd=REPO, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:

@@ -1,0 +1,1 @@
+"""The connector framework: the contract, the error tree, field mappings and pagination."""

@@ -1,0 +1,1 @@
+"""iCalendar feeds: lines, parsing, time zones, occurrences, mapping to listings."""

@@ -1,0 +1,269 @@
+"""Rejected listings: listing them, and reprocessing them without fetching again.
+
+A listing keeps its latest refused record under `rejected` (`service.ingest.pipeline`).
+There are two kinds, told apart by their reasons:
+
+- a *payload* that failed validation: what the connector's mapping produced (or
+  what a partner sent). Reprocessing passes it through `ingest` again, so a fix
+  to validation or normalization applies it. The raw source record behind it is
+  not stored, so a mapping fix reaches these only through a sync that fetches
+  them again (a FULL sync re-reads everything).
+- a *raw record* the connector could not map at all (`keep_unusable`: one reason
+  at path "record"). For connectors whose mapping reads exactly the stored raw
+  record (`REMAPPABLE`: a JSON API record, a CSV row), reprocessing applies the
+  source's current mapping to it and ingests the result when it validates; one
+  that does not stays stored raw (with the new reason), so a later fix can map it
+  again. Other connectors store
+  what their own parsing saw (an iCalendar block, a GeoJSON feature before its
+  geometry is read, a Singer line without its stream, ...): those are skipped.
+
+Reprocessing is refused while the source has an active run, so it never races a
+sync writing the same listings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from connectors.framework.contract import Rejected
+from connectors.framework.mapping import FieldMapping, to_listing
+from connectors.registry import ConfigError, validate_config
+from schema.errors import UserInputError
+from schema.models import Listing
+from schema.rejected import UNMAPPED_PATH, ReprocessReport
+from schema.relay import Doc, Page, PageRequest, encode_cursor
+from schema.taxonomy import EntityType
+from service.ingest.pipeline import Outcome, ingest, keep_unusable, validate
+from service.storage.collections import LISTINGS, Database
+
+BATCH = 200
+_TAG = "rejected"
+# Kinds whose `Rejected.raw` is the very record `config.mapping` reads.
+REMAPPABLE = frozenset({"json_api", "csv"})
+
+
+def _selection(source_id: str) -> dict[str, Any]:
+    return {"source_id": source_id, "rejected": {"$exists": True}}
+
+
+def _position(page: PageRequest) -> str | None:
+    if page.cursor is None:
+        return None
+    values = page.cursor
+    if len(values) != 2 or values[0] != _TAG or not isinstance(values[1], str):
+        raise UserInputError("'after' is a cursor from a different list", argument="after")
+    return values[1]
+
+
+async def rejected_page(db: Database, source_id: str, page: PageRequest, with_total: bool) -> Page:
+    """A source's listings holding a refused record, by external id (the unique index)."""
+    query = _selection(source_id)
+    after = _position(page)
+    if after is not None:
+        query["external_id"] = {"$gt": after}
+    docs = (
+        await db[LISTINGS]
+        .find(query, {"payload": 0})
+        .sort([("source_id", 1), ("external_id", 1)])
+        .limit(page.size + 1)
+        .to_list()
+    )
+    total = await db[LISTINGS].count_documents(_selection(source_id)) if with_total else None
+    has_next = len(docs) > page.size
+    docs = docs[: page.size]
+    return Page(
+        docs=docs,
+        cursors=[encode_cursor([_TAG, doc["external_id"]]) for doc in docs],
+        has_next=has_next,
+        has_previous=after is not None,
+        total=total,
+    )
+
+
+def remapping(source: Doc) -> FieldMapping | None:
+    """The mapping to apply to stored raw records, when this connector allows it."""
+    if source.get("kind") not in REMAPPABLE:
+        return None
+    try:
+        config = validate_config(source["kind"], source.get("config") or {})
+    except ConfigError:
+        return None
+    mapping = getattr(config, "mapping", None)
+    return mapping if isinstance(mapping, FieldMapping) else None
+
+
+def _is_broken_row(raw: dict[str, Any]) -> bool:
+    # A CSV row with the wrong number of cells is kept as {"cells", "extra"}, and a
+    # JSON record that is not an object as {"raw": value}: there is nothing to map.
+    return set(raw) in ({"cells", "extra"}, {"raw"})
+
+
+@dataclass
+class _Tally:
+    reprocessed: int = 0
+    applied: int = 0
+    rejected: int = 0
+    remapped: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class _Pending:
+    listing: Listing
+    stored_key: str  # the listing it came from (an unmapped record may get a new key)
+
+
+class _Reprocessing:
+    def __init__(self, db: Database, source: Doc) -> None:
+        self.db = db
+        self.source_id: str = source["_id"]
+        self.mapping = remapping(source)
+        self.tally = _Tally()
+
+    async def run(self) -> ReprocessReport:
+        after = ""
+        while True:
+            docs = (
+                await self.db[LISTINGS]
+                .find({**_selection(self.source_id), "external_id": {"$gt": after}})
+                .sort([("source_id", 1), ("external_id", 1)])
+                .limit(BATCH)
+                .to_list()
+            )
+            if not docs:
+                break
+            after = docs[-1]["external_id"]
+            await self.batch(docs)
+        t = self.tally
+        return ReprocessReport(
+            source_id=self.source_id,
+            reprocessed=t.reprocessed,
+            now_applied=t.applied,
+            still_rejected=t.rejected,
+            remapped=t.remapped,
+            skipped=t.skipped,
+        )
+
+    async def batch(self, docs: Sequence[Doc]) -> None:
+        pending: list[_Pending] = []
+        unmappable: list[tuple[EntityType, str, str, Any]] = []
+        for doc in docs:
+            if _stale(doc):
+                self.tally.skipped += 1
+                continue
+            rejected = doc["rejected"]
+            entity = EntityType(doc["entity"])
+            unmapped = [e.get("path") for e in rejected.get("errors") or []] == [UNMAPPED_PATH]
+            if not unmapped:
+                listing = self.listing(doc, rejected["payload"])
+            else:
+                remapped = self.remap(doc)
+                if remapped is None:
+                    self.tally.skipped += 1
+                    continue
+                self.tally.remapped += 1
+                if isinstance(remapped, Listing):
+                    listing, reason = remapped, _invalid(remapped)
+                else:
+                    listing, reason = None, remapped.reason
+                if reason is not None:
+                    # Still raw, under its own key, for the next fix to map again.
+                    self.tally.reprocessed += 1
+                    self.tally.rejected += 1
+                    unmappable.append((entity, doc["external_id"], reason, rejected["payload"]))
+                    continue
+            if listing is None:
+                self.tally.skipped += 1
+                continue
+            pending.append(_Pending(listing, doc["external_id"]))
+        for entity in EntityType:
+            group = [(key, why, raw) for kind, key, why, raw in unmappable if kind is entity]
+            if group:
+                await keep_unusable(self.db, entity, self.source_id, group)
+        await self.ingest(pending)
+
+    def listing(self, doc: Doc, payload: dict[str, Any]) -> Listing | None:
+        rejected = doc["rejected"]
+        fetched_at: datetime = rejected.get("fetched_at") or datetime.now(UTC)
+        try:
+            return Listing(
+                entity=EntityType(doc["entity"]),
+                source_id=self.source_id,
+                external_id=doc["external_id"],
+                payload=payload,
+                url=rejected.get("url"),
+                fetched_at=fetched_at,
+            )
+        except ValidationError:
+            return None  # a key or URL today's rules refuse: only a fresh sync can fix it
+
+    def remap(self, doc: Doc) -> Listing | Rejected | None:
+        raw = doc["rejected"]["payload"]
+        if self.mapping is None or not isinstance(raw, dict) or _is_broken_row(raw):
+            return None
+        mapped = to_listing(self.mapping, self.source_id, raw, read_from=doc["rejected"].get("url"))
+        if isinstance(mapped, Listing) and mapped.entity.value != doc["entity"]:
+            return None  # the mapping now makes another entity of it: a sync decides that
+        return mapped
+
+    async def ingest(self, pending: list[_Pending]) -> None:
+        if not pending:
+            return
+        # One listing per external id in a batch (ingest refuses repeats).
+        unique: dict[str, _Pending] = {}
+        for item in pending:
+            unique.setdefault(item.listing.external_id, item)
+        items = list(unique.values())
+        results = await ingest(self.db, [item.listing for item in items])
+        settled: list[str] = []
+        moved: list[str] = []
+        for item, result in zip(items, results, strict=True):
+            self.tally.reprocessed += 1
+            if result.outcome is Outcome.REJECTED:
+                self.tally.rejected += 1
+                continue
+            self.tally.applied += 1
+            if result.outcome is Outcome.UNCHANGED:
+                settled.append(item.listing.external_id)
+            if item.stored_key != item.listing.external_id:
+                moved.append(item.stored_key)
+        self.tally.skipped += len(pending) - len(items)
+        if moved:
+            # A raw record kept under a stand-in key now lives under its real one: a
+            # never-applied stand-in goes; an applied one just loses the refused record.
+            await self.db[LISTINGS].delete_many(
+                {"source_id": self.source_id, "external_id": {"$in": moved}, "state": "rejected"}
+            )
+        if settled or moved:
+            # Ingest leaves `rejected` in place when the record equals the live one.
+            await self.db[LISTINGS].update_many(
+                {"source_id": self.source_id, "external_id": {"$in": settled + moved}},
+                {"$unset": {"rejected": ""}},
+            )
+
+
+def _invalid(mapped: Listing) -> str | None:
+    """Why a re-mapped record's payload cannot be applied, if so."""
+    _, errors = validate(mapped)
+    if errors:
+        return "mapped, but " + "; ".join(f"{e.path}: {e.message}" for e in errors)
+    return None
+
+
+def _stale(doc: Doc) -> bool:
+    """A refusal older than the listing's withdrawal: the source no longer has it."""
+    withdrawn_at = doc.get("withdrawn_at")
+    return (
+        doc.get("state") == "withdrawn"
+        and withdrawn_at is not None
+        and withdrawn_at >= doc["received_at"]
+    )
+
+
+async def reprocess(db: Database, source: Doc) -> ReprocessReport:
+    return await _Reprocessing(db, source).run()

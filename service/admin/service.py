@@ -1,0 +1,210 @@
+"""Admin operations: sources, runs, rejected listings, keys. Every method checks the role.
+
+The check comes first in every method, before any read, and refuses everyone but
+an admin with the same `AccessDenied` whatever the target: a denial never tells
+whether a source, run or key exists. The work itself is in `admin_sources`,
+`admin_runs` and `admin_listings`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from strawberry.dataloader import DataLoader
+
+from schema.admin_problems import (
+    AdminInputProblem,
+    ApiKeyNotFound,
+    InvalidAdminInput,
+    SourceHasListings,
+    SourceNotFound,
+    SourceNotSyncable,
+    SyncRunNotFound,
+)
+from schema.context import Principal, Role
+from schema.errors import AccessDenied
+from schema.keys import ApiKeyRole
+from schema.rejected import ReprocessReport
+from schema.relay import Doc, Page, PageRequest
+from schema.runs import RunSelection, SyncMode, SyncRunActive
+from schema.sources import KindInfo, SourceDeleted, SourceInput, SourceUpdate
+from service.admin import listings as admin_listings
+from service.admin import runs as admin_runs
+from service.admin import sources as admin_sources
+from service.auth.keys import KeyRequestError, create_key, key_secret, list_keys, revoke_key
+from service.settings import Settings
+from service.storage.collections import API_KEYS, SOURCES, Database
+from service.sync.runs import active_run
+from service.sync.worker import WorkerHandle
+
+logger = logging.getLogger("guildgraph.admin")
+
+
+class AdminService:
+    def __init__(
+        self, db: Database, principal: Principal, settings: Settings, worker: WorkerHandle
+    ) -> None:
+        self._db = db
+        self._principal = principal
+        self._settings = settings
+        self._worker = worker
+        self._last_runs: DataLoader[str, Doc | None] = DataLoader(self._load_last_runs)
+
+    def _require_admin(self) -> None:
+        if self._principal.role is not Role.ADMIN:
+            raise AccessDenied
+
+    def _audit(self, action: str, target: str) -> None:
+        logger.info("admin key %s: %s %s", self._principal.key_id, action, target)
+
+    def _now(self) -> datetime:
+        return datetime.now(UTC)
+
+    # Sources
+
+    async def sources(self) -> list[Doc]:
+        self._require_admin()
+        now = self._now()
+        docs = await self._db[SOURCES].find({}).sort("_id", 1).to_list()
+        return [admin_sources.view(doc, now) for doc in docs]
+
+    async def source(self, source_id: str) -> Doc | None:
+        self._require_admin()
+        doc = await self._db[SOURCES].find_one({"_id": source_id})
+        return admin_sources.view(doc, self._now()) if doc is not None else None
+
+    async def last_run(self, source_id: str) -> Doc | None:
+        self._require_admin()
+        return await self._last_runs.load(source_id)
+
+    async def _load_last_runs(self, source_ids: list[str]) -> list[Doc | None]:
+        return await admin_runs.last_runs(self._db, source_ids)
+
+    async def connector_kinds(self) -> list[KindInfo]:
+        self._require_admin()
+        return admin_sources.connector_kinds()
+
+    async def create_source(self, spec: SourceInput) -> Doc | InvalidAdminInput:
+        self._require_admin()
+        result = await admin_sources.create(self._db, spec)
+        if isinstance(result, dict):
+            self._audit("created source", spec.id)
+            return admin_sources.view(result, self._now())
+        return result
+
+    async def update_source(
+        self, source_id: str, changes: SourceUpdate
+    ) -> Doc | InvalidAdminInput | SourceNotFound:
+        self._require_admin()
+        result = await admin_sources.update(self._db, source_id, changes)
+        if isinstance(result, dict):
+            self._audit("updated source", source_id)
+            return admin_sources.view(result, self._now())
+        return result
+
+    async def set_source_enabled(
+        self, source_id: str, enabled: bool
+    ) -> Doc | InvalidAdminInput | SourceNotFound:
+        self._require_admin()
+        result = await admin_sources.set_enabled(self._db, source_id, enabled)
+        if isinstance(result, dict):
+            self._audit("enabled" if enabled else "disabled", f"source {source_id}")
+            return admin_sources.view(result, self._now())
+        return result
+
+    async def delete_source(
+        self, source_id: str, withdraw_listings: bool
+    ) -> SourceDeleted | SourceNotFound | SyncRunActive | SourceHasListings:
+        self._require_admin()
+        result = await admin_sources.delete(self._db, source_id, withdraw_listings)
+        if isinstance(result, SourceDeleted):
+            self._audit("deleted source", source_id)
+        return result
+
+    # Runs
+
+    async def sync_runs(
+        self, selection: RunSelection, first: int | None, after: str | None, with_total: bool
+    ) -> Page:
+        self._require_admin()
+        page = PageRequest.build(first, after)
+        return await admin_runs.history(self._db, selection, page, with_total)
+
+    async def sync_run(self, run_id: str) -> Doc | None:
+        self._require_admin()
+        return await admin_runs.get(self._db, run_id)
+
+    async def trigger_sync(
+        self, source_id: str, mode: SyncMode
+    ) -> Doc | SourceNotFound | SourceNotSyncable | SyncRunActive:
+        self._require_admin()
+        result = await admin_runs.trigger(self._db, self._worker, source_id, mode)
+        if isinstance(result, dict):
+            self._audit(f"queued a {mode.value} run of", source_id)
+        return result
+
+    async def cancel_sync(self, run_id: str) -> Doc | SyncRunNotFound:
+        self._require_admin()
+        result = await admin_runs.cancel(self._db, run_id)
+        if isinstance(result, dict):
+            self._audit("asked to cancel run", run_id)
+        return result
+
+    # Rejected listings
+
+    async def rejected_listings(
+        self, source_id: str, first: int | None, after: str | None, with_total: bool
+    ) -> Page:
+        self._require_admin()
+        page = PageRequest.build(first, after)
+        return await admin_listings.rejected_page(self._db, source_id, page, with_total)
+
+    async def reprocess_listings(
+        self, source_id: str
+    ) -> ReprocessReport | SourceNotFound | SyncRunActive:
+        self._require_admin()
+        source = await self._db[SOURCES].find_one({"_id": source_id})
+        if source is None:
+            return SourceNotFound.of(source_id)
+        running = await active_run(self._db, source_id)
+        if running is not None:
+            return admin_runs.run_active(source_id, running)
+        self._audit("reprocessed the rejected listings of", source_id)
+        return await admin_listings.reprocess(self._db, source)
+
+    # Keys
+
+    async def api_keys(self) -> list[Doc]:
+        self._require_admin()
+        return await list_keys(self._db)
+
+    async def create_api_key(
+        self, role: ApiKeyRole, source_id: str | None, label: str
+    ) -> tuple[str, Doc] | InvalidAdminInput:
+        self._require_admin()
+        try:
+            new = await create_key(
+                self._db, key_secret(self._settings), Role(role.value), source_id, label
+            )
+        except KeyRequestError as error:
+            field, _, message = str(error).partition(": ")
+            field = "sourceId" if field == "source" else field
+            return InvalidAdminInput.of([AdminInputProblem(field=field, message=message)])
+        record = await self._db[API_KEYS].find_one({"_id": new.key_id}, {"hash": 0})
+        if record is None:
+            raise RuntimeError(f"key {new.key_id} vanished after it was created")
+        self._audit(f"created {role.value} key", new.key_id)
+        return new.key, record
+
+    async def revoke_api_key(self, key_id: str) -> Doc | ApiKeyNotFound:
+        self._require_admin()
+        try:
+            await revoke_key(self._db, key_id)
+            self._audit("revoked key", key_id)
+        except KeyRequestError:
+            pass  # unknown, or revoked before: a repeated revocation changes nothing
+        record = await self._db[API_KEYS].find_one({"_id": key_id}, {"hash": 0})
+        if record is None:
+            return ApiKeyNotFound(message=f"no key {key_id!r}", key_id=key_id)
+        return record

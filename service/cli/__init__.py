@@ -1,0 +1,1 @@
+"""The `guildgraph` command, one module per command group."""

@@ -1,0 +1,3 @@
+"""Documents: a validated payload becomes stored entity fields (normalization, sort keys,
+filter and search terms, match keys).
+"""

@@ -1,0 +1,221 @@
+"""Turn validated listing data into entity document fields.
+
+Everything derived (formality, sort keys, search terms, month buckets, GeoJSON
+points, normalized codes) is computed here, once, at write time, so reads can
+be plain index lookups.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from bson import ObjectId
+
+from schema.models import CommunityData, EventData, GeoPoint, LocalizedText, StandardData
+from schema.taxonomy import INDUSTRIES, EventStatus
+from service.documents import search_text as text
+
+Refs = Mapping[str, ObjectId]
+
+# Placeholders put unknown values last in the orders clients expect.
+UNKNOWN_FOUNDED = 9999
+KEY_SEPARATOR = "\x01"  # sorts below every character of a sort key
+NO_EVENTS = datetime(1970, 1, 1, tzinfo=UTC)  # `last_event_at` of a community without events
+LIVE_EVENT_STATUSES = (
+    EventStatus.SCHEDULED.value,
+    EventStatus.POSTPONED.value,
+    EventStatus.MOVED_ONLINE.value,
+)
+
+
+def localized(value: LocalizedText | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    return {lang: v for lang, v in (("ru", value.ru), ("en", value.en)) if v}
+
+
+def texts(value: LocalizedText | None) -> list[str]:
+    return [v for v in (value.ru, value.en) if v] if value else []
+
+
+def geojson(point: GeoPoint | None) -> dict[str, Any] | None:
+    return {"type": "Point", "coordinates": [point.lon, point.lat]} if point else None
+
+
+def website_domain(url: str | None) -> str | None:
+    if not url:
+        return None
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removeprefix("www.") or None
+
+
+def city_key(city: str | None) -> str | None:
+    return " ".join(text.words(city)) if city else None
+
+
+_CODE_SEPARATORS = re.compile(r"[^a-z0-9.]+")
+
+
+def standard_code_key(code: str) -> str:
+    """One key for one standard however it is written: "ГОСТ Р 1.0-2012" = "GOST R 1.0-2012"."""
+    latin = text.transliterate(code.lower().replace("ё", "е"))
+    return _CODE_SEPARATORS.sub("-", latin).strip("-")
+
+
+def display_name(name: LocalizedText) -> str:
+    return name.en or name.ru or ""
+
+
+def _resolve(refs: Refs, external_ids: list[str]) -> list[ObjectId]:
+    return [refs[e] for e in dict.fromkeys(external_ids) if e in refs]
+
+
+def order_key(*parts: str, entity_id: ObjectId) -> str:
+    """A unique string that sorts like `parts`; see service.read.keyset."""
+    return KEY_SEPARATOR.join([*parts, str(entity_id)])
+
+
+def instant_key(moment: datetime) -> str:
+    # Fixed width (4-digit year, microseconds, always UTC) so strings sort as times.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def community_keys(data: CommunityData, entity_id: ObjectId, now: datetime) -> dict[str, str]:
+    members = data.member_count if data.member_count is not None else -1
+    founded = data.founded_year if data.founded_year is not None else UNKNOWN_FOUNDED
+    return {
+        "name": order_key(text.sort_key(data.name.ru or data.name.en or ""), entity_id=entity_id),
+        # Read descending: unknown (-1 -> 0) comes last.
+        "members": order_key(f"{members + 1:015d}", entity_id=entity_id),
+        "founded": order_key(f"{founded:04d}", entity_id=entity_id),
+        "updated": order_key(instant_key(now), entity_id=entity_id),
+    }
+
+
+def community_fields(
+    data: CommunityData, refs: Refs, entity_id: ObjectId, now: datetime
+) -> dict[str, Any]:
+    industry_labels = [label for code in data.industries for label in INDUSTRIES[code]]
+    return {
+        "name": localized(data.name),
+        "description": localized(data.description),
+        "aliases": list(data.aliases),
+        "kind": data.kind.value,
+        "form": data.form.value,
+        "formality": data.form.formality.value,
+        "industries": list(dict.fromkeys(data.industries)),
+        "countries": list(dict.fromkeys(data.countries)),
+        "region": data.region,
+        "city": data.city,
+        "city_key": city_key(data.city),
+        "location": geojson(data.location),
+        "website": data.website,
+        "website_domain": website_domain(data.website),
+        "channels": [c.model_dump(mode="json", exclude_none=True) for c in data.channels],
+        "founded_year": data.founded_year,
+        "member_count": data.member_count,
+        "offers": [o.value for o in dict.fromkeys(data.offers)],
+        "tags": list(dict.fromkeys(t.lower() for t in data.tags)),
+        "identifiers": [i.model_dump() for i in data.identifiers],
+        "member_of": _resolve(refs, data.member_of),
+        "partners": _resolve(refs, data.partners),
+        "status": data.status.value,
+        "keys": community_keys(data, entity_id, now),
+        "search_terms": text.terms(
+            [*texts(data.name), *data.aliases],
+            [
+                *texts(data.description),
+                *data.tags,
+                *industry_labels,
+                *(p for p in (data.city, data.region) if p),
+            ],
+        ),
+    }
+
+
+def event_fields(data: EventData, refs: Refs, entity_id: ObjectId, now: datetime) -> dict[str, Any]:
+    local_start = data.starts_at.astimezone(ZoneInfo(data.timezone))
+    venue = data.venue
+    venue_doc = None
+    if venue is not None:
+        venue_doc = venue.model_dump(exclude_none=True, exclude={"location"})
+        if venue.location is not None:
+            venue_doc["location"] = geojson(venue.location)
+    return {
+        "title": localized(data.title),
+        "description": localized(data.description),
+        "format": data.format.value,
+        "starts_at": data.starts_at,
+        "ends_at": data.ends_at,
+        "timezone": data.timezone,
+        "all_day": data.all_day,
+        "attendance_mode": data.attendance_mode.value,
+        "venue": venue_doc,
+        "city_key": city_key(venue.city if venue else None),
+        "online_url": data.online_url,
+        "status": data.status.value,
+        "organizers": _resolve(refs, data.organizers),
+        "url": data.url,
+        "price": data.price.model_dump() if data.price else None,
+        "is_free": data.is_free,
+        "languages": list(dict.fromkeys(data.languages)),
+        "tags": list(dict.fromkeys(t.lower() for t in data.tags)),
+        "month": f"{local_start.year:04d}-{local_start.month:02d}",
+        "keys": {"start": order_key(instant_key(data.starts_at), entity_id=entity_id)},
+        "search_terms": text.terms(
+            texts(data.title),
+            [
+                *texts(data.description),
+                *data.tags,
+                *(p for p in ((venue.city, venue.name) if venue else ()) if p),
+            ],
+        ),
+    }
+
+
+def standard_fields(
+    data: StandardData, refs: Refs, entity_id: ObjectId, now: datetime
+) -> dict[str, Any]:
+    issuer = refs.get(data.issuer) if data.issuer else None
+    adopters = _resolve(refs, data.adopters)
+    code_key = standard_code_key(data.code)
+    return {
+        "code": data.code,
+        "code_key": code_key,
+        "keys": {"code": order_key(code_key, entity_id=entity_id)},
+        "title": localized(data.title),
+        "description": localized(data.description),
+        "kind": data.kind.value,
+        "status": data.status.value,
+        "version": data.version,
+        "issuer": issuer,
+        "adopters": adopters,
+        # One multikey index serves "issued or adopted by X" without an $or.
+        "parties": list(dict.fromkeys([*([issuer] if issuer else []), *adopters])),
+        "industries": list(dict.fromkeys(data.industries)),
+        "url": data.url,
+        "search_terms": text.terms([data.code, *texts(data.title)], texts(data.description)),
+    }
+
+
+def references(data: CommunityData | EventData | StandardData) -> list[str]:
+    """External ids (same source) of the communities this record points at."""
+    if isinstance(data, CommunityData):
+        return [*data.member_of, *data.partners]
+    if isinstance(data, EventData):
+        return list(data.organizers)
+    return [*([data.issuer] if data.issuer else []), *data.adopters]
+
+
+def slug_base(data: CommunityData | EventData | StandardData) -> str:
+    if isinstance(data, CommunityData):
+        return text.slugify(display_name(data.name))
+    if isinstance(data, EventData):
+        local = data.starts_at.astimezone(ZoneInfo(data.timezone))
+        return text.slugify(f"{display_name(data.title)} {local:%Y-%m-%d}")
+    return text.slugify(data.code)

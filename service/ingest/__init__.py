@@ -1,0 +1,3 @@
+"""Ingestion: listings in, entities with provenance out (validation, matching, apply,
+references, withdrawal, memberships).
+"""

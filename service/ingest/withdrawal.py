@@ -1,0 +1,114 @@
+"""Withdrawing listings a source no longer has.
+
+The listing is kept (state "withdrawn", raw record intact); the entity loses that
+source's provenance entry and leaves the API only when no source supports it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import UpdateOne
+
+from schema.taxonomy import EntityType
+from service.ingest.pipeline import COLLECTION
+from service.live.changes import TOMBSTONE_FIELDS, record_withdrawals
+from service.storage.collections import LISTINGS, Database
+
+CHUNK = 1000
+
+
+async def withdraw_unseen(db: Database, source_id: str, epoch: str) -> int:
+    """Withdraw the source's applied listings not seen in full pass `epoch`; how many.
+
+    Read in chunks: a registry of 50,000 listings must not sit in memory at once.
+    """
+    withdrawn = 0
+    chunk: list[dict[str, Any]] = []
+    cursor = (
+        db[LISTINGS]
+        .find(
+            {"source_id": source_id, "state": "applied"},
+            {"external_id": 1, "entity": 1, "entity_id": 1, "seen_epoch": 1},
+        )
+        .batch_size(CHUNK)
+    )  # else one reply of up to 16 MB is decoded at once
+    async for doc in cursor:
+        if doc.get("seen_epoch") != epoch:
+            chunk.append(doc)
+        if len(chunk) >= CHUNK:
+            withdrawn += await _withdraw(db, source_id, chunk)
+            chunk = []
+    if chunk:
+        withdrawn += await _withdraw(db, source_id, chunk)
+    return withdrawn
+
+
+async def _withdraw(db: Database, source_id: str, stale: list[dict[str, Any]]) -> int:
+    by_entity: dict[EntityType, list[tuple[ObjectId, str]]] = defaultdict(list)
+    for doc in stale:
+        by_entity[EntityType(doc["entity"])].append((doc["entity_id"], doc["external_id"]))
+    # Events first: their tombstones name their organizers' industries, which must
+    # still be readable (an organizer may be withdrawn in this same pass).
+    for entity, pairs in sorted(by_entity.items(), key=lambda item: item[0] != EntityType.EVENT):
+        collection = db[COLLECTION[entity]]
+        withdrawn = {(entity_id, source_id, external_id) for entity_id, external_id in pairs}
+        gone: list[ObjectId] = []
+        gone_docs: list[dict[str, Any]] = []
+        pulls: list[UpdateOne] = []
+        async for doc in collection.find(
+            {"_id": {"$in": [entity_id for entity_id, _ in pairs]}},
+            {"sources": 1, **TOMBSTONE_FIELDS},
+        ):
+            provenance = {(doc["_id"], s["source_id"], s["external_id"]) for s in doc["sources"]}
+            if provenance <= withdrawn:
+                gone.append(doc["_id"])  # no source supports it any more: off the API
+                gone_docs.append(doc)
+            else:
+                pulls.extend(
+                    UpdateOne(
+                        {"_id": doc["_id"]},
+                        {"$pull": {"sources": {"source_id": source_id, "external_id": ext}}},
+                    )
+                    for _, _, ext in provenance & withdrawn
+                )
+        if pulls:
+            await collection.bulk_write(pulls, ordered=False)
+        if gone:
+            # Tombstone first: a crash in between repeats the notice, never loses it.
+            await record_withdrawals(db, entity, gone_docs)
+            await collection.delete_many({"_id": {"$in": gone}})
+    await db[LISTINGS].update_many(
+        {"source_id": source_id, "external_id": {"$in": [d["external_id"] for d in stale]}},
+        {"$set": {"state": "withdrawn", "withdrawn_at": datetime.now(UTC)}},
+    )
+    return len(stale)
+
+
+async def withdraw_listings(db: Database, source_id: str, external_ids: list[str]) -> set[str]:
+    """Withdraw these listings of one source; the ids it has (applied or withdrawn before).
+
+    Ids the source never applied (unknown, another source's, only ever rejected) are
+    left out of the answer and change nothing; withdrawing twice changes nothing more.
+    """
+    if not external_ids:
+        return set()
+    docs = await (
+        db[LISTINGS]
+        .find(
+            {
+                "source_id": source_id,
+                "external_id": {"$in": sorted(set(external_ids))},
+                "state": {"$in": ["applied", "withdrawn"]},
+            },
+            {"external_id": 1, "entity": 1, "entity_id": 1, "state": 1},
+        )
+        .to_list()
+    )
+    applied = [doc for doc in docs if doc["state"] == "applied"]
+    if applied:
+        await _withdraw(db, source_id, applied)
+    return {doc["external_id"] for doc in docs}

@@ -1,0 +1,1 @@
+"""The live port: subscriptions fed by MongoDB change streams."""

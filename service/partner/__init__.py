@@ -1,0 +1,1 @@
+"""The partner port: pushed listings and withdrawals, with idempotency keys."""

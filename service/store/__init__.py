@@ -1,1 +1,0 @@
-"""Reading the graph: filters, keyset pages, search ranking and batched loaders."""

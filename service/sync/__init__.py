@@ -1,0 +1,3 @@
+"""Sync: sources, runs under leases, the engine that drives connectors into ingestion, workers,
+schedules and the fetch policy.
+"""

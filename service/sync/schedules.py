@@ -1,0 +1,57 @@
+"""Cron schedules: each due time of a source's schedule becomes exactly one run.
+
+Every instance's worker looks for due sources on each tick. The run document of a
+due time is keyed by (source, due time) with a unique index, so however many
+instances see the same due time, one insert wins and the others get a duplicate
+key; and the one-active-run index means a source whose previous run is still
+going gets no second one (its due time is retried on later ticks and runs once
+the source is free).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from croniter import croniter
+from pymongo.errors import DuplicateKeyError
+
+from service.storage.collections import SOURCES, Database
+from service.sync.runs import Mode, RunActive, enqueue_run
+from service.sync.sources import SourceError
+
+
+def latest_due(schedule: str, now: datetime) -> datetime:
+    """The most recent due time at or before `now` (UTC)."""
+    due: datetime = croniter(schedule, now).get_prev(datetime)
+    return due
+
+
+def next_due(schedule: str, now: datetime) -> datetime:
+    due: datetime = croniter(schedule, now).get_next(datetime)
+    return due
+
+
+async def enqueue_due(db: Database, now: datetime) -> list[dict[str, Any]]:
+    """Queue the latest due run of every enabled scheduled source that lacks it."""
+    queued: list[dict[str, Any]] = []
+    sources = db[SOURCES].find(
+        {"enabled": True, "schedule": {"$type": "string"}},
+        {"schedule": 1, "created_at": 1, "schedule_since": 1},
+    )
+    async for source in sources:
+        due = latest_due(source["schedule"], now)
+        # Due times before the schedule was set are not owed.
+        if due < (source.get("schedule_since") or source["created_at"]):
+            continue
+        try:
+            queued.append(
+                await enqueue_run(
+                    db, source["_id"], Mode.INCREMENTAL, "schedule", scheduled_for=due
+                )
+            )
+        except (DuplicateKeyError, RunActive):
+            continue  # another instance queued it, or the source is busy
+        except SourceError:
+            continue  # disabled or deleted since the listing
+    return queued

@@ -1,0 +1,183 @@
+"""Sources: registered connectors (what to read, how, when) and their stream states.
+
+A source's connector configuration is validated when it is saved, with errors
+that name the field; its stream states are written only by the sync engine, each
+after the records before it are durable (journaled writes).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+from pymongo.write_concern import WriteConcern
+
+from connectors.registry import ConfigError, validate_config
+from service.storage.collections import SOURCES, Database
+
+
+class Family(StrEnum):
+    ASSOCIATION = "association"
+    CLUSTER = "cluster"
+    PLATFORM = "platform"
+    PARTNER = "partner"
+
+
+# Partner sources have no connector: their listings arrive through mutations.
+PUSH = "push"
+
+
+class SourceError(ValueError):
+    """A source cannot be saved or found; the message says which and why."""
+
+
+class SourceSpec(BaseModel):
+    """What an admin registers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    name: str = Field(min_length=1, max_length=200)
+    family: Family
+    kind: str
+    config: dict[str, Any]
+    schedule: str | None = Field(default=None, description="cron expression, UTC")
+    enabled: bool = True
+    priority: int = Field(default=100, ge=0, le=1000)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression such as '0 3 * * *'")
+        return value
+
+    @model_validator(mode="after")
+    def _connector_config(self) -> SourceSpec:
+        if self.id == "demo":
+            raise ValueError("id: 'demo' is the built-in demo source")
+        if (self.kind == PUSH) != (self.family is Family.PARTNER):
+            raise ValueError(f"kind: a partner source has kind {PUSH!r}, and only a partner source")
+        if self.kind == PUSH:
+            if self.config:
+                raise ValueError("config: a partner (push) source has no connector configuration")
+            if self.schedule is not None:
+                raise ValueError("schedule: partners push their listings; nothing to schedule")
+            return self
+        try:
+            validate_config(self.kind, self.config)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+
+def durable(db: Database) -> Database:
+    """The database with journaled writes: what a crash must not lose."""
+    return db.with_options(write_concern=WriteConcern(w=1, j=True))
+
+
+async def add_source(db: Database, spec: SourceSpec) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    document = {
+        "_id": spec.id,
+        **spec.model_dump(exclude={"id"}, mode="json"),
+        "sync": {"epoch": None, "streams": {}},
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        await durable(db)[SOURCES].insert_one(document)
+    except DuplicateKeyError:
+        raise SourceError(f"id: a source {spec.id!r} already exists") from None
+    return document
+
+
+async def get_source(db: Database, source_id: str) -> dict[str, Any]:
+    source = await db[SOURCES].find_one({"_id": source_id})
+    if source is None:
+        raise SourceError(f"no source {source_id!r}")
+    return source
+
+
+async def list_sources(db: Database) -> list[dict[str, Any]]:
+    return await db[SOURCES].find({}).sort("_id", 1).to_list()
+
+
+async def set_enabled(db: Database, source_id: str, enabled: bool) -> None:
+    result = await durable(db)[SOURCES].update_one(
+        {"_id": source_id}, {"$set": {"enabled": enabled, "updated_at": datetime.now(UTC)}}
+    )
+    if result.matched_count == 0:
+        raise SourceError(f"no source {source_id!r}")
+
+
+_STREAM_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+async def save_stream_state(
+    db: Database,
+    source_id: str,
+    stream: str,
+    state: dict[str, Any],
+    *,
+    complete: bool,
+    fence: int | None = None,
+) -> bool:
+    """Checkpoint one stream (journaled: a resumed run starts exactly here).
+
+    With `fence`, only while the source's fencing token is still that one; returns
+    False when a newer holder has taken the source's run over (nothing written).
+    """
+    if not _STREAM_NAME.match(stream):
+        raise SourceError(f"stream name {stream!r} cannot be stored")
+    result = await durable(db)[SOURCES].update_one(
+        _fenced(source_id, fence),
+        {"$set": {f"sync.streams.{stream}": {"state": state, "complete": complete}}},
+    )
+    return result.matched_count == 1
+
+
+async def start_pass(
+    db: Database, source_id: str, epoch: str | None, reset: bool, fence: int | None = None
+) -> bool:
+    """Begin a full pass (`epoch`) or an incremental one (None); `reset` forgets states."""
+    update: dict[str, Any] = {"sync.epoch": epoch}
+    if reset:
+        update["sync.streams"] = {}
+    result = await durable(db)[SOURCES].update_one(_fenced(source_id, fence), {"$set": update})
+    return result.matched_count == 1
+
+
+def _fenced(source_id: str, fence: int | None) -> dict[str, Any]:
+    return {"_id": source_id} if fence is None else {"_id": source_id, "sync.fence": fence}
+
+
+def next_run_at(schedule: str | None, after: datetime) -> datetime | None:
+    """When `schedule` (cron, UTC; a 6th field is seconds) next falls due after `after`."""
+    if schedule is None:
+        return None
+    due: datetime = croniter(schedule, after).get_next(datetime)
+    return due
+
+
+async def update_source(
+    db: Database, source_id: str, fields: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Set validated spec fields (never the sync state); the source after, None if absent."""
+    updated: dict[str, Any] | None = await durable(db)[SOURCES].find_one_and_update(
+        {"_id": source_id},
+        {"$set": {**fields, "updated_at": datetime.now(UTC)}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return updated
+
+
+async def delete_source(db: Database, source_id: str) -> bool:
+    result = await durable(db)[SOURCES].delete_one({"_id": source_id})
+    return result.deleted_count == 1

@@ -1,0 +1,189 @@
+"""`guildgraph` end to end: serve on loopback over the embedded database, stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.storage.embedded import free_port
+from tests.conftest import REPO
+
+
+class Server:
+    """`guildgraph serve` as a child process; readiness is read from its log, not polled."""
+
+    def __init__(self, data_dir: Path, *args: str) -> None:
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+        env.update(GUILDGRAPH_DATA_DIR=str(data_dir), GUILDGRAPH_DATABASE="cli")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli.main", "serve", "--port", str(self.port), *args],
+            cwd=REPO,
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+
+    def _pump(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.put(line)
+        self.lines.put("")
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        while True:
+            line = self.lines.get(timeout=timeout)
+            self.log.append(line)
+            if text in line:
+                return
+            if line == "":
+                raise AssertionError("server exited:\n" + "".join(self.log))
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=60)
+        self._reader.join(timeout=10)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+        return code
+
+
+def _secantus_processes(storage: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "secantus" in cmdline and str(storage) in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "data"
+    for pid in _secantus_processes(tmp_path):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_serve_loads_the_demo_answers_and_stops_cleanly(data_dir: Path) -> None:
+    server = Server(data_dir, "--load-demo-if-empty")
+    try:
+        server.wait_for("Uvicorn running on")
+        query = '{ community(slug: "skolkovo-innovation-center") { name createdAt } }'
+        response = httpx.post(server.url("/graphql"), json={"query": query})
+        community = response.json()["data"]["community"]
+        assert community["name"] == "Сколково"
+        assert _secantus_processes(data_dir)
+    finally:
+        assert server.interrupt() == 0
+    assert _secantus_processes(data_dir) == []
+
+    again = Server(data_dir, "--load-demo-if-empty")
+    try:
+        again.wait_for("Uvicorn running on")
+        response = httpx.post(again.url("/graphql"), json={"query": query})
+        assert response.json()["data"]["community"] == community
+    finally:
+        assert again.interrupt() == 0
+
+
+def test_schema_export_writes_the_sdl(tmp_path: Path) -> None:
+    target = tmp_path / "schema.graphql"
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli.main", "schema", "export", "--output", str(target)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert str(target) in result.stdout
+    assert target.read_text() == (REPO / "schema" / "schema.graphql").read_text()
+
+
+def _guildgraph(
+    mongo_uri: str, database: str, *args: str, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MONGODB_URI": mongo_uri, "GUILDGRAPH_DATABASE": database, **settings}
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli.main", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_sources_and_sync_commands_report_bad_input(mongo_uri: str, tmp_path: Path) -> None:
+    bad = tmp_path / "source.json"
+    bad.write_text('{"id": "x", "name": "x", "family": "association", "kind": "ftp", "config": {}}')
+    added = _guildgraph(mongo_uri, "cli_sources", "sources", "add", str(bad))
+    assert added.returncode == 2
+    assert "unknown connector kind 'ftp'" in added.stderr
+    missing = _guildgraph(mongo_uri, "cli_sources", "sync", "no-such-source")
+    assert missing.returncode == 2
+    assert "no source 'no-such-source'" in missing.stderr
+    listed = _guildgraph(mongo_uri, "cli_sources", "sources", "list")
+    assert listed.returncode == 0
+
+
+def test_keys_are_created_listed_and_revoked(mongo_uri: str, tmp_path: Path) -> None:
+    settings = {"GUILDGRAPH_KEY_SECRET": "cli-test-secret", "GUILDGRAPH_DATA_DIR": str(tmp_path)}
+    source = tmp_path / "acme.json"
+    source.write_text(
+        '{"id": "acme", "name": "ACME", "family": "partner", "kind": "push", "config": {}}'
+    )
+    assert _guildgraph(mongo_uri, "cli_keys", "sources", "add", str(source)).returncode == 0
+
+    created = _guildgraph(
+        mongo_uri, "cli_keys", "keys", "create", "--role", "partner", "--source", "acme", **settings
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    key_id = key.split("_")[1]
+    assert key.startswith(f"gg_{key_id}_")
+
+    listed = _guildgraph(mongo_uri, "cli_keys", "keys", "list", **settings)
+    assert key_id in listed.stdout
+    assert key not in listed.stdout  # never shown again
+
+    refused = _guildgraph(
+        mongo_uri, "cli_keys", "keys", "create", "--role", "partner", "--source", "nope", **settings
+    )
+    assert refused.returncode == 2
+    assert "no source 'nope'" in refused.stderr
+
+    assert _guildgraph(mongo_uri, "cli_keys", "keys", "revoke", key_id, **settings).returncode == 0
+    again = _guildgraph(mongo_uri, "cli_keys", "keys", "revoke", key_id, **settings)
+    assert again.returncode == 2
+    assert "no active key" in again.stderr
+
+
+def test_prod_without_a_key_secret_refuses_to_start(mongo_uri: str, tmp_path: Path) -> None:
+    env = {"GUILDGRAPH_ENV": "prod", "GUILDGRAPH_DATA_DIR": str(tmp_path)}
+    result = _guildgraph(mongo_uri, "cli_prod", "serve", "--port", "0", **env)
+    assert result.returncode == 2
+    assert "GUILDGRAPH_KEY_SECRET must be set in prod" in result.stderr
+    assert "Traceback" not in result.stderr
