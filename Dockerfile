@@ -6,12 +6,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Only what the wheel needs; tests, bench and .ci stay out of the image.
+# Dependencies at the exact versions of the runtime lock (`make lock` refreshes it), in
+# a layer of their own that a code change does not rebuild.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir -r requirements.lock
+
+# Only what the wheel needs; tests, bench and .ci stay out of the image. --no-deps: the
+# lock above already installed every dependency, and nothing may come in unpinned.
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY schema ./schema
 COPY connectors ./connectors
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps .
 
 # Run unprivileged. The embedded database (used when MONGODB_URI is unset)
 # writes under GUILDGRAPH_DATA_DIR, so that directory must belong to the user.

@@ -1,159 +1,120 @@
-"""`guildgraph sources ...` and `guildgraph sync SOURCE [--full]`."""
+"""`guildgraph sources add|list|show|disable`, through the admin port."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.net.fetcher import SafeFetcher
+from schema.admin_problems import InvalidAdminInput
+from schema.sources import SourceFamily, SourceInput
+from service.cli.operator import admin_port, errors, print_problems
 from service.settings import Settings
-from service.storage.client import open_storage
-from service.sync.engine import Progress as RunProgress
-from service.sync.engine import run_sync
-from service.sync.fetch_policy import fetch_policy
-from service.sync.runs import Mode, RunStatus, recent_runs
-from service.sync.sources import (
-    SourceError,
-    SourceSpec,
-    add_source,
-    get_source,
-    list_sources,
-    set_enabled,
-)
-
-console = Console(stderr=True)
 
 
-def add_commands(commands: Any) -> None:
+def add_parser(commands: Any) -> None:
     sources = commands.add_parser("sources", help="register and inspect sources")
     actions = sources.add_subparsers(dest="sources_command", required=True)
     add = actions.add_parser("add", help="register a source from a JSON file")
     add.add_argument("file", type=Path, help="id, name, family, kind, config, schedule, ...")
     actions.add_parser("list", help="every source with its last run")
-    for name, text in (("show", "one source"), ("disable", "stop syncing a source")):
+    for name, text in (("show", "one source (secrets masked)"), ("disable", "stop syncing a source")):
         actions.add_parser(name, help=text).add_argument("source_id")
-    runs = commands.add_parser("runs", help="recent sync runs with their counts")
-    runs.add_argument("source_id", nargs="?", help="only this source's runs")
-    runs.add_argument("--limit", type=int, default=20)
-    sync = commands.add_parser("sync", help="run one sync of a source now")
-    sync.add_argument("source_id")
-    sync.add_argument("--full", action="store_true", help="full refresh (withdraws what is gone)")
 
 
-async def run_command(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        if args.command == "sync":
-            return await _sync(
-                settings, args.source_id, Mode.FULL if args.full else Mode.INCREMENTAL
-            )
-        if args.command == "runs":
-            return await _runs(settings, args.source_id, args.limit)
-        return await _sources(settings, args)
-    except SourceError as error:
-        console.print(f"[red]error:[/red] {error}")
-        return 2
-
-
-async def _sources(settings: Settings, args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.sources_command == "add":
         try:
-            spec = SourceSpec.model_validate(json.loads(args.file.read_text(encoding="utf-8")))
-        except (ValidationError, json.JSONDecodeError, OSError) as error:
-            console.print(f"[red]invalid source {args.file}:[/red]\n{error}")
+            spec = read_source_file(args.file)
+        except SourceFileError as error:
+            errors.print(f"[red]invalid source {args.file}:[/red] {error}", highlight=False)
             return 2
-    async with open_storage(settings) as storage:
-        if args.sources_command == "add":
-            await add_source(storage.db, spec)
-            console.print(f"registered [bold]{spec.id}[/bold] ({spec.kind})")
-        elif args.sources_command == "list":
-            table = Table("id", "name", "family", "kind", "enabled", "schedule")
-            for source in await list_sources(storage.db):
-                table.add_row(
-                    source["_id"],
-                    source["name"],
-                    source["family"],
-                    source["kind"],
-                    "yes" if source["enabled"] else "no",
-                    source.get("schedule") or "-",
-                )
-            Console().print(table)
-        elif args.sources_command == "show":
-            source = await get_source(storage.db, args.source_id)
-            Console().print_json(json.dumps(source, default=str, ensure_ascii=False))
-        else:
-            await set_enabled(storage.db, args.source_id, False)
-            console.print(f"disabled [bold]{args.source_id}[/bold]")
+        return asyncio.run(_add(settings, spec))
+    if args.sources_command == "list":
+        return asyncio.run(_list(settings))
+    if args.sources_command == "show":
+        return asyncio.run(_show(settings, args.source_id))
+    return asyncio.run(_disable(settings, args.source_id))
+
+
+class SourceFileError(Exception):
+    """A source file that is not a JSON object with the fields of `SourceInput`."""
+
+
+_FIELDS = {f.name for f in fields(SourceInput)}  # type: ignore[arg-type]
+_REQUIRED = ("id", "name", "family", "kind")
+
+
+def read_source_file(path: Path) -> SourceInput:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SourceFileError(f"cannot read it: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise SourceFileError(f"not JSON: {error.msg} at line {error.lineno}") from None
+    if not isinstance(raw, dict):
+        raise SourceFileError("it must hold one JSON object")
+    unknown = sorted(set(raw) - _FIELDS)
+    if unknown:
+        raise SourceFileError(f"unknown field(s) {', '.join(unknown)}; known: {sorted(_FIELDS)}")
+    missing = [name for name in _REQUIRED if name not in raw]
+    if missing:
+        raise SourceFileError(f"missing field(s) {', '.join(missing)}")
+    try:
+        family = SourceFamily(raw["family"])
+    except ValueError:
+        known = ", ".join(f.value for f in SourceFamily)
+        raise SourceFileError(f"family: {raw['family']!r} is not one of {known}") from None
+    return SourceInput(**{**raw, "family": family})
+
+
+async def _add(settings: Settings, spec: SourceInput) -> int:
+    async with admin_port(settings) as admin:
+        result = await admin.create_source(spec)
+    if isinstance(result, InvalidAdminInput):
+        print_problems(f"source {spec.id!r} was not registered:", result)
+        return 2
+    errors.print(f"registered [bold]{spec.id}[/bold] ({spec.kind})")
     return 0
 
 
-async def _sync(settings: Settings, source_id: str, mode: Mode) -> int:
-    async with open_storage(settings) as storage, SafeFetcher(fetch_policy(settings)) as fetcher:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            TextColumn("{task.fields[records]} records"),
-            TextColumn("{task.fields[rate]:.0f}/s"),
-            TextColumn("{task.fields[pages]} pages"),
-            TextColumn("{task.fields[checkpoints]} checkpoints"),
-            TextColumn("{task.fields[rejected]} rejected"),
-            TimeElapsedColumn(),
-            console=console,
-        ) as bar:
-            task = bar.add_task(source_id, records=0, rate=0.0, pages=0, checkpoints=0, rejected=0)
-
-            def watch(progress: RunProgress) -> None:
-                bar.update(
-                    task,
-                    records=progress.counts.fetched,
-                    rate=progress.records_per_s,
-                    pages=progress.pages,
-                    checkpoints=progress.checkpoints,
-                    rejected=progress.counts.rejected,
-                )
-
-            run = await run_sync(storage.db, source_id, fetcher, mode=mode, watch=watch)
-    _summary(run)
-    return 0 if run["status"] in (RunStatus.SUCCEEDED, RunStatus.PARTIALLY_SUCCEEDED) else 1
-
-
-async def _runs(settings: Settings, source_id: str | None, limit: int) -> int:
-    async with open_storage(settings) as storage:
-        runs = await recent_runs(storage.db, source_id, limit)
-    table = Table("run", "source", "mode", "status", "started", "fetched", "created",
-                  "updated", "unchanged", "rejected", "withdrawn")  # fmt: skip
-    for run in runs:
-        counts = run["counts"]
-        table.add_row(
-            str(run["_id"]),
-            run["source_id"],
-            run["mode"],
-            run["status"],
-            f"{run.get('started_at', run['created_at']):%Y-%m-%d %H:%M:%S}",
-            *(str(counts[name]) for name in COUNT_NAMES),
-        )
+async def _list(settings: Settings) -> int:
+    table = Table("id", "kind", "on", "schedule", "last run")
+    async with admin_port(settings) as admin:
+        for source in await admin.sources():
+            last = await admin.last_run(source["_id"])
+            table.add_row(
+                source["_id"],
+                source["kind"],
+                "yes" if source["enabled"] else "no",
+                source.get("schedule") or "-",
+                f"{last['status']} {last['created_at']:%Y-%m-%d %H:%M}" if last else "never",
+            )
     Console().print(table)
     return 0
 
 
-COUNT_NAMES = ("fetched", "created", "updated", "unchanged", "rejected", "withdrawn")
+async def _show(settings: Settings, source_id: str) -> int:
+    async with admin_port(settings) as admin:
+        source = await admin.source(source_id)
+    if source is None:
+        errors.print(f"[red]error:[/red] no source {source_id!r}", highlight=False)
+        return 2
+    Console().print_json(json.dumps(source, default=str, ensure_ascii=False))
+    return 0
 
 
-def _summary(run: dict[str, Any]) -> None:
-    table = Table(title=f"{run['source_id']}: {run['status']} ({run['mode']})")
-    for name in (*COUNT_NAMES, "pages", "bytes"):
-        table.add_column(name, justify="right")
-    counts, progress = run["counts"], run.get("progress") or {}
-    table.add_row(
-        *(str(counts[name]) for name in COUNT_NAMES),
-        str(progress.get("pages", 0)),
-        str(progress.get("bytes", 0)),
-    )
-    Console().print(table)
-    for error in run.get("errors", [])[:10]:
-        console.print(f"  [yellow]{error['where']}[/yellow]: {error['message']}")
+async def _disable(settings: Settings, source_id: str) -> int:
+    async with admin_port(settings) as admin:
+        result = await admin.set_source_enabled(source_id, False)
+    if not isinstance(result, dict):
+        errors.print(f"[red]error:[/red] {result.message}", highlight=False)
+        return 2
+    errors.print(f"disabled [bold]{source_id}[/bold]")
+    return 0
