@@ -174,7 +174,7 @@ class ClusterStream(MappedStream):
         return to_listing(self._config.mapping, self._source_id, record, payload=payload), record
 
 
-class ClusterRegistry:
+class ClusterRegistryConnector:
     """The connector: one registry document of clusters."""
 
     def __init__(self, source_id: str, config: ClusterRegistryConfig, fetcher: Fetcher) -> None:

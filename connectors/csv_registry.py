@@ -23,12 +23,12 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from connectors.framework.conditional import Validators
 from connectors.framework.contract import (
     Checkpoint,
     Emitted,
@@ -395,8 +395,7 @@ class CsvRegistryConfig(BaseModel):
 
 @dataclass(frozen=True)
 class _Position:
-    etag: str | None = None
-    last_modified: str | None = None
+    validators: Validators = field(default_factory=Validators)
     rows: int = 0
 
     @classmethod
@@ -412,31 +411,22 @@ class _Position:
             or rows < 0
         ):
             raise FatalError(f"checkpointed state {dict(state)!r} is not a CSV registry state")
-        return cls(etag, modified, rows)
+        return cls(Validators(etag, modified), rows)
 
-    def validators(self) -> dict[str, Any]:
-        found = {"etag": self.etag, "last_modified": self.last_modified}
-        return {key: value for key, value in found.items() if value}
-
-    def same_file(self, now: Mapping[str, str]) -> bool:
-        if self.etag and now.get("etag"):
-            return self.etag == now["etag"]
-        if self.last_modified and now.get("last_modified"):
-            return self.last_modified == now["last_modified"]
+    def same_file(self, now: Validators) -> bool:
+        saved = self.validators
+        if saved.etag and now.etag:
+            return saved.etag == now.etag
+        if saved.last_modified and now.last_modified:
+            return saved.last_modified == now.last_modified
         return True  # nothing to compare: trust the saved position
 
 
-def _validators(headers: Mapping[str, str]) -> dict[str, str]:
-    lowered = {key.lower(): value for key, value in headers.items()}
-    found = {"etag": lowered.get("etag"), "last_modified": lowered.get("last-modified")}
-    return {key: value for key, value in found.items() if value}
-
-
 class CsvRegistryStream(MappedStream):
-    def __init__(self, config: CsvRegistryConfig, fetcher: Fetcher, source_id: str) -> None:
+    def __init__(self, source_id: str, config: CsvRegistryConfig, fetcher: Fetcher) -> None:
+        self._source_id = source_id
         self._config = config
         self._fetcher = fetcher
-        self._source_id = source_id
         self.name = config.stream
         self.mapping = config.mapping
 
@@ -447,13 +437,13 @@ class CsvRegistryStream(MappedStream):
         # A half-read file needs its body again: no conditional GET then.
         async with self._fetcher.stream(
             config.url,
-            etag=None if resuming else saved.etag,
-            last_modified=None if resuming else saved.last_modified,
+            etag=None if resuming else saved.validators.etag,
+            last_modified=None if resuming else saved.validators.last_modified,
         ) as body:
             if body.status == 304:
-                yield Checkpoint(saved.validators())
+                yield Checkpoint(saved.validators.state())
                 return
-            validators = _validators(body.headers)
+            validators = Validators.of_response(body.headers)
             skip = saved.rows if resuming and saved.same_file(validators) else 0
             count = 0
             async for row in _rows(
@@ -464,8 +454,8 @@ class CsvRegistryStream(MappedStream):
                     continue
                 yield self._emit(row, body.url)
                 if count % config.checkpoint_every == 0:
-                    yield Checkpoint({**validators, "rows": count})
-        yield Checkpoint(dict(validators))
+                    yield Checkpoint({**validators.state(), "rows": count})
+        yield Checkpoint(validators.state())
 
     def _emit(self, row: CsvRow, read_from: str) -> Listing | Rejected:
         if row.problem is not None:
@@ -488,8 +478,8 @@ async def _rows(body: StreamedBody, parser: CsvParser) -> AsyncIterator[CsvRow]:
 
 
 class CsvRegistryConnector:
-    def __init__(self, config: CsvRegistryConfig, fetcher: Fetcher, source_id: str) -> None:
-        self._stream = CsvRegistryStream(config, fetcher, source_id)
+    def __init__(self, source_id: str, config: CsvRegistryConfig, fetcher: Fetcher) -> None:
+        self._stream = CsvRegistryStream(source_id, config, fetcher)
 
     def streams(self) -> Sequence[CsvRegistryStream]:
         return [self._stream]

@@ -185,7 +185,7 @@ class GraphQLStream(MappedStream):
     def _node(self, node: Any, where: str) -> Listing | Rejected:
         if not isinstance(node, Mapping):
             return Rejected(f"{where}: a node is not an object", raw=node)
-        return _located(to_listing(self._config.mapping, self._source_id, node), where)
+        return to_listing(self._config.mapping, self._source_id, node, where=where)
 
     def _children(
         self, node: Mapping[str, Any], rule: ChildNodes, parent_id: str | None, where: str
@@ -206,11 +206,12 @@ class GraphQLStream(MappedStream):
                 linked = payload.get(rule.parent_field)
                 linked = linked if isinstance(linked, list) else [] if linked is None else [linked]
                 payload[rule.parent_field] = list(dict.fromkeys([*linked, parent_id]))
-            listing = to_listing(rule.mapping, self._source_id, child, payload=payload)
-            yield _located(listing, child_where)
+            yield to_listing(
+                rule.mapping, self._source_id, child, payload=payload, where=child_where
+            )
 
 
-class GraphQLPlatform:
+class GraphQLPlatformConnector:
     """The connector: one GraphQL connection (with nested children) of one platform."""
 
     def __init__(self, source_id: str, config: GraphQLPlatformConfig, fetcher: Fetcher) -> None:
@@ -267,12 +268,6 @@ def _more_children(node: Mapping[str, Any], path: str) -> int:
     found = _at(node, path)
     info = found.get("pageInfo") if isinstance(found, Mapping) else None
     return int(isinstance(info, Mapping) and info.get("hasNextPage") is True)
-
-
-def _located(emitted: Listing | Rejected, where: str) -> Listing | Rejected:
-    if isinstance(emitted, Rejected):
-        return Rejected(f"{where}: {emitted.reason}", emitted.external_id, emitted.raw)
-    return emitted
 
 
 def _raise_for_errors(errors: Any) -> None:

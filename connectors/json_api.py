@@ -178,10 +178,10 @@ def _record_id(mapping: FieldMapping, record: Any) -> str:
 
 
 class JsonApiStream(MappedStream):
-    def __init__(self, config: JsonApiConfig, fetcher: Fetcher, source_id: str) -> None:
+    def __init__(self, source_id: str, config: JsonApiConfig, fetcher: Fetcher) -> None:
+        self._source_id = source_id
         self._config = config
         self._fetcher = fetcher
-        self._source_id = source_id
         self.name = config.stream
         self.mapping = config.mapping
 
@@ -220,8 +220,8 @@ def _parse(body: bytes, url: str) -> Any:
 
 
 class JsonApiConnector:
-    def __init__(self, config: JsonApiConfig, fetcher: Fetcher, source_id: str) -> None:
-        self._stream = JsonApiStream(config, fetcher, source_id)
+    def __init__(self, source_id: str, config: JsonApiConfig, fetcher: Fetcher) -> None:
+        self._stream = JsonApiStream(source_id, config, fetcher)
 
     def streams(self) -> Sequence[JsonApiStream]:
         return [self._stream]

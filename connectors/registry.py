@@ -13,14 +13,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from connectors.cluster_registry import ClusterRegistry, ClusterRegistryConfig
+from connectors.cluster_registry import ClusterRegistryConfig, ClusterRegistryConnector
 from connectors.csv_registry import CsvRegistryConfig, CsvRegistryConnector
 from connectors.framework.contract import Connector, Fetcher
-from connectors.graphql_platform import GraphQLPlatform, GraphQLPlatformConfig
+from connectors.framework.reasons import validation_reason
+from connectors.graphql_platform import GraphQLPlatformConfig, GraphQLPlatformConnector
 from connectors.ics.config import IcsFeedConfig
 from connectors.ics.connector import IcsFeedConnector
 from connectors.json_api import JsonApiConfig, JsonApiConnector
-from connectors.singer_tap import SingerConfig, SingerTap
+from connectors.singer_tap import SingerConfig, SingerTapConnector
 from connectors.web.config import JsonLdPagesConfig
 from connectors.web.jsonld_pages import JsonLdPagesConnector
 from connectors.web.rss import RssFeedConfig, RssFeedConnector
@@ -29,37 +30,26 @@ from connectors.web.rss import RssFeedConfig, RssFeedConnector
 @dataclass(frozen=True)
 class Kind:
     config: type[BaseModel]
-    build: Callable[[Any, Fetcher, str], Connector]
+    # The connector class; every one is built as (source_id, config, fetcher).
+    connector: Callable[[str, Any, Fetcher], Connector]
     description: str
 
 
 KINDS: dict[str, Kind] = {
-    "csv": Kind(
-        CsvRegistryConfig,
-        lambda c, f, s: CsvRegistryConnector(c, f, s),
-        "CSV association registry",
-    ),
-    "json_api": Kind(
-        JsonApiConfig, lambda c, f, s: JsonApiConnector(c, f, s), "paginated JSON API"
-    ),
+    "csv": Kind(CsvRegistryConfig, CsvRegistryConnector, "CSV association registry"),
+    "json_api": Kind(JsonApiConfig, JsonApiConnector, "paginated JSON API"),
     "clusters": Kind(
         ClusterRegistryConfig,
-        lambda c, f, s: ClusterRegistry(s, c, f),
+        ClusterRegistryConnector,
         "cluster registry (GeoJSON or JSON records)",
     ),
-    "ics": Kind(IcsFeedConfig, lambda c, f, s: IcsFeedConnector(c, f, s), "iCalendar feed"),
-    "jsonld": Kind(
-        JsonLdPagesConfig,
-        lambda c, f, s: JsonLdPagesConnector(c, f, s),
-        "schema.org JSON-LD in web pages",
-    ),
-    "rss": Kind(RssFeedConfig, lambda c, f, s: RssFeedConnector(c, f, s), "RSS/Atom feed"),
+    "ics": Kind(IcsFeedConfig, IcsFeedConnector, "iCalendar feed"),
+    "jsonld": Kind(JsonLdPagesConfig, JsonLdPagesConnector, "schema.org JSON-LD in web pages"),
+    "rss": Kind(RssFeedConfig, RssFeedConnector, "RSS/Atom feed"),
     "graphql": Kind(
-        GraphQLPlatformConfig,
-        lambda c, f, s: GraphQLPlatform(s, c, f),
-        "GraphQL platform (Meetup-style)",
+        GraphQLPlatformConfig, GraphQLPlatformConnector, "GraphQL platform (Meetup-style)"
     ),
-    "singer": Kind(SingerConfig, lambda c, f, s: SingerTap(s, c), "Singer tap"),
+    "singer": Kind(SingerConfig, SingerTapConnector, "Singer tap"),
 }
 
 
@@ -73,14 +63,10 @@ def validate_config(kind: str, config: Mapping[str, Any]) -> BaseModel:
     try:
         return KINDS[kind].config.model_validate(dict(config))
     except ValidationError as error:
-        problems = [
-            f"config.{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
-            for e in error.errors(include_url=False)
-        ]
-        raise ConfigError("; ".join(problems)) from None
+        raise ConfigError(validation_reason(error, whole="(root)", prefix="config.")) from None
 
 
 def build_connector(
     kind: str, config: Mapping[str, Any], fetcher: Fetcher, source_id: str
 ) -> Connector:
-    return KINDS[kind].build(validate_config(kind, config), fetcher, source_id)
+    return KINDS[kind].connector(source_id, validate_config(kind, config), fetcher)

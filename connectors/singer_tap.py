@@ -25,13 +25,13 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from connectors.framework.contract import Checkpoint, Emitted, Rejected, State
+from connectors.framework.contract import Checkpoint, Emitted, Fetcher, Rejected, State
 from connectors.framework.errors import FatalError, RetriableError
 from connectors.framework.mapping import FieldMapping, to_listing
 from schema.taxonomy import EntityType
@@ -153,16 +153,17 @@ class SingerStream:
             self.stats.ignored[stream] += 1
             return None
         self.stats.records += 1
-        emitted = to_listing(mapping, self._source_id, record)
-        if isinstance(emitted, Rejected):
-            return replace(emitted, reason=f"line {number}: {emitted.reason}")
-        return emitted
+        return to_listing(mapping, self._source_id, record, where=f"line {number}")
 
 
-class SingerTap:
-    """The connector: one Singer tap (or a capture of its output)."""
+class SingerTapConnector:
+    """The connector: one Singer tap (or a capture of its output).
 
-    def __init__(self, source_id: str, config: SingerConfig) -> None:
+    It takes a fetcher like every connector, and does not use it: the tap (or the
+    file) is its only input, and the tap does its own fetching.
+    """
+
+    def __init__(self, source_id: str, config: SingerConfig, fetcher: Fetcher) -> None:
         self._stream = SingerStream(source_id, config)
 
     def streams(self) -> Sequence[SingerStream]:

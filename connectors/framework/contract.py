@@ -19,6 +19,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from connectors.framework.conditional import Validators
 from schema.models import Listing
 from schema.taxonomy import EntityType
 
@@ -89,11 +90,7 @@ class Fetched:
     @property
     def validators(self) -> dict[str, str]:
         """What to send next time for a conditional GET (goes into stream state)."""
-        found = {
-            "etag": self.headers.get("etag"),
-            "last_modified": self.headers.get("last-modified"),
-        }
-        return {k: v for k, v in found.items() if v}
+        return Validators.of_response(self.headers).state()
 
 
 class StreamedBody(Protocol):

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from connectors.framework.contract import Rejected
 from connectors.framework.errors import SkippableRecord
+from connectors.framework.reasons import validation_reason
 from schema.models import ENTITY_DATA, Listing, LocalizedText
 from schema.taxonomy import EntityType
 
@@ -219,10 +220,7 @@ def to_listing(
     except SkippableRecord as error:
         return Rejected(prefix + error.reason, external_id=key, raw=dict(record))
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False)
-        )
-        return Rejected(prefix + problems, external_id=key, raw=dict(record))
+        return Rejected(prefix + validation_reason(error), external_id=key, raw=dict(record))
 
 
 class MappedStream:

@@ -1,11 +1,11 @@
 """The iCalendar (RFC 5545) feed connector: one stream, "events".
 
     fetcher.stream(url, etag, last_modified)         connectors.framework.contract.Fetcher
-      -> chunks -> FeedParser                        ics_parse (ics_lines, ics_zones, ics_event)
-      -> Occurrence | Rejected -> to_listing         ics_map
+      -> chunks -> FeedParser                        ics.parse (ics.lines, ics.zones, ics.event)
+      -> Occurrence | Rejected -> to_listing         ics.listing
       -> Listing | Rejected | Checkpoint
 
-The feed is read as it arrives; see ics_parse for what is held in memory.
+The feed is read as it arrives; see ics.parse for what is held in memory.
 
 State: {"etag", "last_modified"} for a conditional GET (a 304 yields only the
 final Checkpoint), and with `skip_unchanged` a "fingerprints" list: one short
@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from connectors.framework.conditional import Validators
 from connectors.framework.contract import Checkpoint, Emitted, Fetcher, Rejected, State, Stream
 from connectors.framework.errors import FatalError
 from connectors.ics.config import FormatRule, IcsFeedConfig
@@ -69,8 +70,7 @@ class IcsReport:
 
 @dataclass
 class _State:
-    etag: str | None = None
-    last_modified: str | None = None
+    validators: Validators = field(default_factory=Validators)
     fingerprints: frozenset[str] = frozenset()
 
     @classmethod
@@ -78,16 +78,16 @@ class _State:
         state = state or {}
         prints = state.get("fingerprints")
         return cls(
-            etag=_text_or_none(state.get("etag")),
-            last_modified=_text_or_none(state.get("last_modified")),
+            validators=Validators(
+                _text_or_none(state.get("etag")), _text_or_none(state.get("last_modified"))
+            ),
             fingerprints=frozenset(p for p in prints if isinstance(p, str))
             if isinstance(prints, list)
             else frozenset(),
         )
 
     def dump(self, *, with_fingerprints: bool) -> dict[str, Any]:
-        state: dict[str, Any] = {"etag": self.etag, "last_modified": self.last_modified}
-        state = {key: value for key, value in state.items() if value}
+        state: dict[str, Any] = self.validators.state()
         if with_fingerprints:
             state["fingerprints"] = sorted(self.fingerprints)
         return state
@@ -101,11 +101,11 @@ class IcsFeedStream:
     """Occurrences of a feed's events as event Listings."""
 
     def __init__(
-        self, config: IcsFeedConfig, fetcher: Fetcher, source_id: str, *, now: Clock = _wall_clock
+        self, source_id: str, config: IcsFeedConfig, fetcher: Fetcher, *, now: Clock = _wall_clock
     ) -> None:
+        self._source_id = source_id
         self._config = config
         self._fetcher = fetcher
-        self._source_id = source_id
         self._now = now
         self.report = IcsReport()
 
@@ -130,7 +130,9 @@ class IcsFeedStream:
         self.report = IcsReport()
         run = _Run(self._config, self._source_id, self._now(), previous, self.report)
         async with self._fetcher.stream(
-            self._config.url, etag=previous.etag, last_modified=previous.last_modified
+            self._config.url,
+            etag=previous.validators.etag,
+            last_modified=previous.validators.last_modified,
         ) as body:
             if body.status == 304:
                 self.report.not_modified = True
@@ -145,7 +147,7 @@ class IcsFeedStream:
             for item in run.parser.close():
                 for emitted in run.emit(item):
                     yield emitted
-            validators = _validators(body.headers)
+            validators = Validators.of_response(body.headers)
         self.report.stats = run.parser.stats
         _log(self._config.url, self.report)
         yield Checkpoint(run.final_state(validators))
@@ -202,24 +204,12 @@ class _Run:
             yield Checkpoint(self._progress_state())
 
     def _progress_state(self) -> dict[str, Any]:
-        progress = _State(
-            self._previous.etag,
-            self._previous.last_modified,
-            self._previous.fingerprints | self._seen,
-        )
+        progress = _State(self._previous.validators, self._previous.fingerprints | self._seen)
         return progress.dump(with_fingerprints=self._config.skip_unchanged)
 
-    def final_state(self, validators: Mapping[str, str]) -> dict[str, Any]:
-        final = _State(
-            validators.get("etag"), validators.get("last_modified"), frozenset(self._seen)
-        )
+    def final_state(self, validators: Validators) -> dict[str, Any]:
+        final = _State(validators, frozenset(self._seen))
         return final.dump(with_fingerprints=self._config.skip_unchanged)
-
-
-def _validators(headers: Mapping[str, str]) -> dict[str, str]:
-    lowered = {key.lower(): value for key, value in headers.items()}
-    found = {"etag": lowered.get("etag"), "last_modified": lowered.get("last-modified")}
-    return {key: value for key, value in found.items() if value}
 
 
 def _log(url: str, report: IcsReport) -> None:
@@ -243,14 +233,14 @@ class IcsFeedConnector:
     """A configured iCalendar feed source."""
 
     def __init__(
-        self, config: IcsFeedConfig, fetcher: Fetcher, source_id: str, *, now: Clock = _wall_clock
+        self, source_id: str, config: IcsFeedConfig, fetcher: Fetcher, *, now: Clock = _wall_clock
     ) -> None:
         try:
             # The source id must fit every Listing this connector will build.
             Listing(entity=EntityType.EVENT, source_id=source_id, external_id="-", payload={})
         except ValidationError as error:
             raise FatalError(f"source id {source_id!r} is not usable: {error}") from None
-        self._stream = IcsFeedStream(config, fetcher, source_id, now=now)
+        self._stream = IcsFeedStream(source_id, config, fetcher, now=now)
 
     def streams(self) -> Sequence[Stream]:
         return [self._stream]

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from connectors.framework.contract import Rejected
 from connectors.framework.errors import SkippableRecord
+from connectors.framework.reasons import validation_reason
 from connectors.ics.config import IcsFeedConfig
 from connectors.ics.event import Occurrence
 from schema.models import EventData, Listing
@@ -76,8 +77,7 @@ def to_listing(
     except SkippableRecord as error:
         return Rejected(error.reason, occurrence.external_id, raw_record(occurrence))
     except ValidationError as error:
-        reason = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        return Rejected(reason, occurrence.external_id, raw_record(occurrence))
+        return Rejected(validation_reason(error), occurrence.external_id, raw_record(occurrence))
     payload = data.model_dump(mode="json", exclude_none=True)
     listing = Listing(
         entity=EntityType.EVENT,

@@ -278,7 +278,7 @@ def _read_block(block: Block) -> _Member | Rejected:
     try:
         with warnings.catch_warnings():
             # A "/vendor/Area/City" TZID is guessed by icalendar with a warning;
-            # ics_zones makes the same guess on purpose (rezone replaces the zone).
+            # ics.zones makes the same guess on purpose (rezone replaces the zone).
             warnings.simplefilter("ignore", GloballyUniqueTZIDGuessed)
             event = icalendar.Event.from_ical(text)
     except (ValueError, TypeError, KeyError) as error:

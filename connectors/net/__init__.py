@@ -1,3 +1,3 @@
-"""The outbound client: fetcher, policy, decoding with size caps, pacing, local files, the
-address guard.
+"""The outbound client: the fetcher and its policy, pacing, failures, redirects, decoding
+with size caps, local files, and the address guard.
 """

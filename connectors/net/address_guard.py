@@ -31,7 +31,6 @@ from collections.abc import (
     Sequence,
 )
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
-from pathlib import Path
 
 import httpcore
 import httpx
@@ -147,15 +146,6 @@ async def system_resolve(host: str, port: int) -> list[str]:
     """The host's addresses from the system resolver, in its order of preference."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-def path_under_roots(path: Path, roots: Iterable[Path]) -> Path:
-    """`path` resolved (symlinks and '..' followed), if it lies under one of `roots`."""
-    resolved = path.resolve()
-    for root in roots:
-        if resolved.is_relative_to(root.resolve()):
-            return resolved
-    raise FatalError(f"{path}: local files are read only under allow_file_roots")
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):

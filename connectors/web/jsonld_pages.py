@@ -1,10 +1,10 @@
 """Pages with embedded schema.org JSON-LD: events and organizations.
 
 A source is a list of page URLs (`JsonLdPagesConfig`). Each page is fetched with a
-conditional GET; its `<script type="application/ld+json">` blocks are read
-(`jsonld_html`), their top-level nodes (arrays and `@graph` included) mapped by
-type (`jsonld_event`, `jsonld_community`) and validated against the payload
-models, so a record that could not be used arrives as `Rejected` with its reason.
+conditional GET; its `<script type="application/ld+json">` blocks are read (`html`),
+their top-level nodes (arrays and `@graph` included) mapped by type (`event`,
+`community`) and validated against the payload models, so a record that could not
+be used arrives as `Rejected` with its reason.
 
 Streams `events` and `communities` read the same pages independently. State:
 
@@ -37,6 +37,7 @@ from connectors.framework.contract import (
     Stream,
 )
 from connectors.framework.errors import FatalError, SkippableRecord
+from connectors.framework.reasons import validation_reason
 from connectors.web.community import community_payload, is_community
 from connectors.web.config import JsonLdPagesConfig
 from connectors.web.event import event_payload, is_event
@@ -49,14 +50,6 @@ _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _JSON_TYPES = ("application/ld+json", "application/json")
 
 Mapper = Callable[[Page, Node, JsonLdPagesConfig], dict[str, Any]]
-
-
-def validation_reason(error: ValidationError) -> str:
-    problems = (
-        f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
-        for e in error.errors(include_url=False)
-    )
-    return "; ".join(problems)
 
 
 def page_jsonld(fetched: Fetched) -> Extraction:
@@ -97,9 +90,9 @@ COMMUNITIES = _Kind(
 
 @dataclass
 class JsonLdStream:
+    source_id: str
     config: JsonLdPagesConfig
     fetcher: Fetcher
-    source_id: str
     kind: _Kind
 
     @property
@@ -162,7 +155,8 @@ class JsonLdStream:
             yield Rejected(f"{skipped.reason} (on {page.url})", external_id, dict(node))
             return
         except ValidationError as error:
-            yield Rejected(f"{validation_reason(error)} (on {page.url})", external_id, dict(node))
+            reason = validation_reason(error, whole="payload")
+            yield Rejected(f"{reason} (on {page.url})", external_id, dict(node))
             return
         starts = payload.get("starts_at")
         if external_id in seen:
@@ -208,11 +202,11 @@ def _kept(pages: dict[str, dict[str, str]], urls: Sequence[str]) -> dict[str, di
 
 @dataclass(frozen=True)
 class JsonLdPagesConnector:
+    source_id: str
     config: JsonLdPagesConfig
     fetcher: Fetcher
-    source_id: str
 
     def streams(self) -> Sequence[Stream]:
         kinds = [EVENTS] if self.config.wants_events else []
         kinds += [COMMUNITIES] if self.config.wants_communities else []
-        return [JsonLdStream(self.config, self.fetcher, self.source_id, kind) for kind in kinds]
+        return [JsonLdStream(self.source_id, self.config, self.fetcher, kind) for kind in kinds]

@@ -2,9 +2,9 @@
 
 Each item is an event candidate: title, link, summary or content (as text),
 categories (tags, and the format by rules), guid/id as the external id. The date
-must come from the item itself (`rss_dates`, or a JSON-LD `Event` embedded in its
+must come from the item itself (`text_dates`, or a JSON-LD `Event` embedded in its
 content): an item whose event date cannot be found is Rejected, never dated by
-its pubDate. Feed parsing is defused (`rss_feed`).
+its pubDate. Feed parsing is defused (`feed`).
 
 State is the conditional-GET pair {"etag", "last_modified"}; a 304 yields only the
 checkpoint, and the engine keeps what the last good run delivered.
@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connectors.framework.contract import Checkpoint, Emitted, Fetcher, Rejected, State, Stream
 from connectors.framework.errors import FatalError, SkippableRecord
+from connectors.framework.reasons import validation_reason
 from connectors.web.config import ExternalRef, PageUrl, check_timezone
 from connectors.web.event import (
     attendance_mode,
@@ -46,7 +47,6 @@ from connectors.web.event import (
 from connectors.web.feed import FeedItem, parse_feed
 from connectors.web.html import extract_jsonld, html_to_text
 from connectors.web.iso_dates import When, when
-from connectors.web.jsonld_pages import validation_reason
 from connectors.web.text_dates import BUILT_IN, find_in_microformats, find_in_text
 from connectors.web.values import Node, Page, bounded_id, clip, read_page
 from schema.models import EventData, Listing, Venue
@@ -221,9 +221,9 @@ def item_payload(item: FeedItem, config: RssFeedConfig, base: str) -> dict[str, 
 
 @dataclass(frozen=True)
 class RssFeedStream:
+    source_id: str
     config: RssFeedConfig
     fetcher: Fetcher
-    source_id: str
 
     @property
     def name(self) -> str:
@@ -274,7 +274,7 @@ class RssFeedStream:
         except SkippableRecord as skipped:
             return Rejected(skipped.reason, external_id, raw)
         except ValidationError as error:
-            return Rejected(validation_reason(error), external_id, raw)
+            return Rejected(validation_reason(error, whole="payload"), external_id, raw)
         return Listing(
             entity=EntityType.EVENT,
             source_id=self.source_id,
@@ -286,9 +286,9 @@ class RssFeedStream:
 
 @dataclass(frozen=True)
 class RssFeedConnector:
+    source_id: str
     config: RssFeedConfig
     fetcher: Fetcher
-    source_id: str
 
     def streams(self) -> Sequence[Stream]:
-        return [RssFeedStream(self.config, self.fetcher, self.source_id)]
+        return [RssFeedStream(self.source_id, self.config, self.fetcher)]

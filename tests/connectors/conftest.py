@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from connectors.net.fetcher import FetchPolicy, SafeFetcher
+from connectors.net.fetcher import SafeFetcher
+from connectors.net.policy import FetchPolicy
 
 
 @pytest.fixture

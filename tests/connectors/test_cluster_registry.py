@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from connectors.cluster_registry import (
     ClusterMember,
-    ClusterRegistry,
     ClusterRegistryConfig,
+    ClusterRegistryConnector,
     ClusterStream,
     MemberHints,
     MembersRule,
@@ -20,7 +20,8 @@ from connectors.cluster_registry import (
 )
 from connectors.framework.contract import Checkpoint, Emitted, Rejected
 from connectors.framework.errors import FatalError
-from connectors.net.fetcher import FetchPolicy, SafeFetcher
+from connectors.net.fetcher import SafeFetcher
+from connectors.net.policy import FetchPolicy
 from schema.models import CommunityData, Identifier, Listing
 from tests.connectors.loopback import conditional, loopback_server
 
@@ -96,7 +97,7 @@ async def registry(body: bytes, *, records: bool = False) -> AsyncIterator[Clust
     ):
         url = server.url("/clusters")
         config = records_config(url) if records else geojson_config(url)
-        (stream,) = ClusterRegistry("cluster-registry", config, fetcher).streams()
+        (stream,) = ClusterRegistryConnector("cluster-registry", config, fetcher).streams()
         yield stream
 
 

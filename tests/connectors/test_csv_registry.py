@@ -444,7 +444,7 @@ def listings(items: list[Emitted]) -> list[Listing]:
 async def test_the_registry_maps_rows_and_rejects_the_broken_one(fetcher: SafeFetcher) -> None:
     async with loopback_server({"/reestr.csv": registry_route(RU_NKO.read_bytes())}) as server:
         url = server.url("/reestr.csv")
-        connector = CsvRegistryConnector(config(url, checkpoint_every=2), fetcher, "minjust-nko")
+        connector = CsvRegistryConnector("minjust-nko", config(url, checkpoint_every=2), fetcher)
         [stream] = connector.streams()
         items = await collect(stream)
 
@@ -495,7 +495,7 @@ async def test_an_unchanged_registry_yields_nothing_but_its_checkpoint(
 ) -> None:
     route = registry_route(RU_NKO.read_bytes())
     async with loopback_server({"/reestr.csv": route}) as server:
-        stream = CsvRegistryConnector(config(server.url("/reestr.csv")), fetcher, "nko").streams()[
+        stream = CsvRegistryConnector("nko", config(server.url("/reestr.csv")), fetcher).streams()[
             0
         ]
         first = await collect(stream)
@@ -533,11 +533,11 @@ async def test_last_modified_is_kept_and_sent_back_when_there_is_no_etag(
     }
     async with loopback_server({"/clusters.csv": handler}) as server:
         stream = CsvRegistryConnector(
+            "clusters",
             CsvRegistryConfig.model_validate(
                 {"url": server.url("/clusters.csv"), "mapping": cluster_mapping}
             ),
             fetcher,
-            "clusters",
         ).streams()[0]
         first = await collect(stream)
         final = first[-1]
@@ -555,7 +555,7 @@ async def test_last_modified_is_kept_and_sent_back_when_there_is_no_etag(
 async def test_a_resumed_run_skips_the_rows_already_emitted(fetcher: SafeFetcher) -> None:
     async with loopback_server({"/reestr.csv": registry_route(RU_NKO.read_bytes())}) as server:
         stream = CsvRegistryConnector(
-            config(server.url("/reestr.csv"), checkpoint_every=2), fetcher, "nko"
+            "nko", config(server.url("/reestr.csv"), checkpoint_every=2), fetcher
         ).streams()[0]
         everything = await collect(stream)
         crashed = await collect(stream, stop_after_checkpoints=1)
@@ -577,7 +577,7 @@ async def test_a_resumed_run_starts_over_when_the_file_changed(fetcher: SafeFetc
     async with loopback_server(
         {"/reestr.csv": registry_route(RU_NKO.read_bytes(), etag='"reestr-2024-07-01"')}
     ) as server:
-        stream = CsvRegistryConnector(config(server.url("/reestr.csv")), fetcher, "nko").streams()[
+        stream = CsvRegistryConnector("nko", config(server.url("/reestr.csv")), fetcher).streams()[
             0
         ]
         items = await collect(stream, {"etag": ETAG, "rows": 4})
@@ -591,7 +591,7 @@ async def test_a_row_that_does_not_fit_the_header_is_rejected_and_the_run_goes_o
 ) -> None:
     body = "ОГРН;Полное наименование;ОПФ\n1;А;НП;лишнее\n2;Б;НП\n".encode("cp1251")
     async with loopback_server({"/r.csv": registry_route(body)}) as server:
-        stream = CsvRegistryConnector(config(server.url("/r.csv")), fetcher, "nko").streams()[0]
+        stream = CsvRegistryConnector("nko", config(server.url("/r.csv")), fetcher).streams()[0]
         items = await collect(stream)
 
     rejected = [item for item in items if isinstance(item, Rejected)]
@@ -604,7 +604,7 @@ async def test_a_row_that_does_not_fit_the_header_is_rejected_and_the_run_goes_o
 
 
 async def test_a_corrupt_state_is_fatal(fetcher: SafeFetcher) -> None:
-    stream = CsvRegistryConnector(config("http://127.0.0.1:9/r.csv"), fetcher, "nko").streams()[0]
+    stream = CsvRegistryConnector("nko", config("http://127.0.0.1:9/r.csv"), fetcher).streams()[0]
 
     with pytest.raises(FatalError, match="not a CSV registry state"):
         await collect(stream, {"rows": "many"})

@@ -15,7 +15,11 @@ from starlette.responses import Response
 
 from connectors.framework.contract import Checkpoint, Emitted, Rejected
 from connectors.framework.errors import FatalError, RetriableError
-from connectors.graphql_platform import GraphQLPlatform, GraphQLPlatformConfig, GraphQLStream
+from connectors.graphql_platform import (
+    GraphQLPlatformConfig,
+    GraphQLPlatformConnector,
+    GraphQLStream,
+)
 from connectors.net.fetcher import SafeFetcher
 from schema.models import ENTITY_DATA, Listing
 from schema.taxonomy import EntityType
@@ -235,7 +239,7 @@ async def platform(
     handle, seen = meetup_api(answer)
     async with loopback_server({"/gql-ext": handle}) as server:
         cfg = config(url=server.url("/gql-ext"), **overrides)
-        (stream,) = GraphQLPlatform("meetup", cfg, fetcher).streams()
+        (stream,) = GraphQLPlatformConnector("meetup", cfg, fetcher).streams()
         yield stream, seen, server
 
 

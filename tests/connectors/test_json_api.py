@@ -142,7 +142,7 @@ def stream_for(
         given["pagination"] = PAGINATIONS[kind]["pagination"]
     given.update(overrides)
     [stream] = JsonApiConnector(
-        JsonApiConfig.model_validate(given), fetcher, "ru-nko-api"
+        "ru-nko-api", JsonApiConfig.model_validate(given), fetcher
     ).streams()
     return stream
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from connectors.framework.contract import Checkpoint, Emitted, Rejected
 from connectors.framework.errors import FatalError, RetriableError
 from connectors.framework.mapping import FieldMapping
-from connectors.singer_tap import SingerConfig, SingerStream, SingerTap
+from connectors.singer_tap import SingerConfig, SingerStream, SingerTapConnector
 from schema.models import ENTITY_DATA, Listing
 from schema.taxonomy import EntityType
 
@@ -57,11 +57,15 @@ EVENTS = FieldMapping.model_validate(
 )
 
 
+# A tap does its own fetching: the connector takes a fetcher like every other, unused.
+NO_FETCHER: Any = None
+
+
 def tap(*args: str, **overrides: Any) -> SingerStream:
     config = SingerConfig(
         command=[*FAKE_TAP, *args], streams={"groups": GROUPS, "events": EVENTS}, **overrides
     )
-    (stream,) = SingerTap("meetup-tap", config).streams()
+    (stream,) = SingerTapConnector("meetup-tap", config, NO_FETCHER).streams()
     return stream
 
 

@@ -459,7 +459,7 @@ def test_config_is_checked_when_the_source_is_registered() -> None:
     with pytest.raises(ValidationError, match="categories"):
         config(format_rules=[{"format": "meetup"}])
     with pytest.raises(FatalError, match="source id"):
-        IcsFeedConnector(config(), SafeFetcher(), "Not A Valid Id")
+        IcsFeedConnector("Not A Valid Id", config(), SafeFetcher())
 
 
 # --- the stream over loopback HTTP -------------------------------------------------------
@@ -489,7 +489,7 @@ async def test_second_run_with_the_stored_etag_yields_only_a_checkpoint(
     routes = {"/dutch.ics": conditional(real_feed, '"v1"', "text/calendar")}
     async with loopback_server(routes) as server:
         settings = config(url=server.url("/dutch.ics"), organizers=["dutch-data-science"])
-        connector = IcsFeedConnector(settings, fetcher, "nl-ds-ics", now=lambda: NOW)
+        connector = IcsFeedConnector("nl-ds-ics", settings, fetcher, now=lambda: NOW)
         [stream] = connector.streams()
         assert isinstance(stream, IcsFeedStream)
 
@@ -517,7 +517,7 @@ async def test_unchanged_occurrences_are_not_emitted_again(
 
     async with loopback_server({"/team.ics": handler}) as server:
         stream = IcsFeedStream(
-            config(url=server.url("/team.ics"), language="ru"), fetcher, "team", now=lambda: NOW
+            "team", config(url=server.url("/team.ics"), language="ru"), fetcher, now=lambda: NOW
         )
         first = await run(stream, None)
         state = first[-1]
@@ -544,7 +544,7 @@ async def test_checkpoints_during_a_run_keep_the_validators_it_started_with(
     routes = {"/dutch.ics": conditional(real_feed, '"v2"', "text/calendar")}
     async with loopback_server(routes) as server:
         settings = config(url=server.url("/dutch.ics"), checkpoint_every=5)
-        stream = IcsFeedStream(settings, fetcher, "nl-ds-ics", now=lambda: NOW)
+        stream = IcsFeedStream("nl-ds-ics", settings, fetcher, now=lambda: NOW)
         items = await run(stream, {"etag": '"v1"'})
 
     checkpoints = [item.state for item in items if isinstance(item, Checkpoint)]
@@ -557,6 +557,6 @@ async def test_checkpoints_during_a_run_keep_the_validators_it_started_with(
 async def test_an_html_page_instead_of_a_feed_fails_the_run(fetcher: SafeFetcher) -> None:
     routes = {"/login": lambda request: Response(b"<html>Sign in</html>", media_type="text/html")}
     async with loopback_server(routes) as server:
-        stream = IcsFeedStream(config(url=server.url("/login")), fetcher, "x", now=lambda: NOW)
+        stream = IcsFeedStream("x", config(url=server.url("/login")), fetcher, now=lambda: NOW)
         with pytest.raises(FatalError, match="not an iCalendar feed"):
             await run(stream, None)

@@ -368,7 +368,7 @@ async def test_the_connector_reads_several_pages_and_checkpoints_each(
     }
     async with loopback_server(routes) as server:
         cfg = config(language="ru", urls=[server.url(path) for path in routes])
-        events_stream, communities_stream = JsonLdPagesConnector(cfg, fetcher, "osdev").streams()
+        events_stream, communities_stream = JsonLdPagesConnector("osdev", cfg, fetcher).streams()
         assert (events_stream.name, communities_stream.name) == ("events", "communities")
 
         first = await run(events_stream, None)
@@ -406,7 +406,7 @@ async def test_a_resumed_run_starts_at_the_checkpointed_page(fetcher: SafeFetche
     }
     async with loopback_server(routes) as server:
         cfg = config(urls=[server.url("/a"), server.url("/b")], entities="events")
-        [stream] = JsonLdPagesConnector(cfg, fetcher, "civic").streams()
+        [stream] = JsonLdPagesConnector("civic", cfg, fetcher).streams()
         emitted = await run(stream, {"pages": {}, "position": 1})
         assert "/a" not in server.seen
         [listing] = [item for item in emitted if isinstance(item, Listing)]
@@ -427,7 +427,7 @@ async def test_an_unusable_event_is_rejected_with_its_reason(fetcher: SafeFetche
     body = f'<script type="application/ld+json">{json.dumps(nodes)}</script>'.encode()
     async with loopback_server({"/p": conditional(body, '"p"', HTML)}) as server:
         cfg = config(urls=[server.url("/p")], entities="events")
-        [stream] = JsonLdPagesConnector(cfg, fetcher, "x").streams()
+        [stream] = JsonLdPagesConnector("x", cfg, fetcher).streams()
         rejected = [item for item in await run(stream, None) if isinstance(item, Rejected)]
     assert [r.reason.split(" (on")[0] for r in rejected] == [
         "the event has no startDate",
@@ -454,7 +454,7 @@ async def listings_of(body: bytes, content_type: str = "text/html") -> list[Emit
     url = "https://example.org/list"
     fetcher = MemoryFetcher({url: (body, content_type)})
     cfg = config(urls=[url], entities="events")
-    [stream] = JsonLdPagesConnector(cfg, fetcher, "mem").streams()  # type: ignore[arg-type]
+    [stream] = JsonLdPagesConnector("mem", cfg, fetcher).streams()  # type: ignore[arg-type]
     return await run(stream, None)
 
 
@@ -489,6 +489,6 @@ async def test_a_jsonld_document_served_as_such_is_read_whole() -> None:
 
 async def test_a_corrupt_checkpoint_is_fatal() -> None:
     cfg = config(urls=["https://example.org/"])
-    [stream, _] = JsonLdPagesConnector(cfg, MemoryFetcher({}), "mem").streams()  # type: ignore[arg-type]
+    [stream, _] = JsonLdPagesConnector("mem", cfg, MemoryFetcher({})).streams()  # type: ignore[arg-type]
     with pytest.raises(FatalError, match="not a JSON-LD pages state"):
         await run(stream, {"pages": ["https://example.org/"]})

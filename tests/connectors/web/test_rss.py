@@ -47,7 +47,7 @@ class _NoFetch:
 
 
 def mapped(body: bytes, cfg: RssFeedConfig) -> list[Listing | Rejected]:
-    stream = RssFeedStream(cfg, _NoFetch(), "pynsk")  # type: ignore[arg-type]
+    stream = RssFeedStream("pynsk", cfg, _NoFetch())  # type: ignore[arg-type]
     return [stream._item(item, cfg.url) for item in parse_feed(body, url=cfg.url).items]
 
 
@@ -259,7 +259,7 @@ async def test_the_feed_is_read_then_not_modified(fetcher: Fetcher) -> None:
     async with loopback_server(
         {"/feed": conditional(body, '"v1"', "application/rss+xml")}
     ) as server:
-        connector = RssFeedConnector(config(url=server.url("/feed")), fetcher, "pynsk")
+        connector = RssFeedConnector("pynsk", config(url=server.url("/feed")), fetcher)
 
         first = await run(connector, None)
         assert [type(item).__name__ for item in first] == [
@@ -283,6 +283,6 @@ async def test_a_hostile_feed_stops_the_run(fetcher: Fetcher) -> None:
     async with loopback_server(
         {"/feed": conditional(body, '"x"', "application/rss+xml")}
     ) as server:
-        connector = RssFeedConnector(config(url=server.url("/feed")), fetcher, "evil")
+        connector = RssFeedConnector("evil", config(url=server.url("/feed")), fetcher)
         with pytest.raises(FatalError, match=server.url("/feed")):
             await run(connector, None)
