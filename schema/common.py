@@ -11,7 +11,6 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 from schema.context import Info
 from schema.enums import ChannelType, Lang
 from schema.relay import Doc
-from schema.taxonomy import Lang as LangCode
 
 
 @strawberry.interface(description="An object with a global id (Relay)")
@@ -31,17 +30,17 @@ class LocalizedString:
         return cls(ru=value.get("ru"), en=value.get("en"))
 
 
-def pick_language(value: dict[str, Any] | None, lang: LangCode) -> str | None:
+def pick_language(value: dict[str, Any] | None, lang: Lang) -> str | None:
     """The text in `lang`, falling back to the other language."""
     if not value:
         return None
-    other = LangCode.EN if lang is LangCode.RU else LangCode.RU
+    other = Lang.EN if lang is Lang.RU else Lang.RU
     text = value.get(lang.value) or value.get(other.value)
     return str(text) if text else None
 
 
-def resolve_lang(requested: Lang | None, default: LangCode) -> LangCode:
-    return LangCode(requested.value) if requested is not None else default
+def resolve_lang(requested: Lang | None, default: Lang) -> Lang:
+    return requested if requested is not None else default
 
 
 @strawberry.type

@@ -1,4 +1,10 @@
-"""GraphQL views of the taxonomy enums (names in the API, codes in storage)."""
+"""The GraphQL enums: the taxonomy's (names in the API, codes in storage), the
+orderings and match modes, and the enums the ports exchange with the service.
+
+Every GraphQL module takes the enums it exposes from here, never straight from
+`schema.taxonomy` or `schema.models`: importing this module is what registers
+those with Strawberry, so no import order can leave one unregistered.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,10 @@ from enum import Enum
 
 import strawberry
 
-from schema import taxonomy
+from schema import models, taxonomy
 
-# The taxonomy enums are registered with Strawberry in place and re-exported, so
-# storage, payload models and the API share one definition.
+# The taxonomy enums (and the ingestion outcome) are registered with Strawberry in
+# place and re-exported, so storage, payload models and the API share one definition.
 strawberry.enum(taxonomy.Lang, description="Content language")
 strawberry.enum(taxonomy.EntityType, description="What a listing describes")
 strawberry.enum(taxonomy.CommunityKind)
@@ -23,8 +29,10 @@ strawberry.enum(taxonomy.AttendanceMode)
 strawberry.enum(taxonomy.EventStatus)
 strawberry.enum(taxonomy.StandardKind)
 strawberry.enum(taxonomy.StandardStatus)
+strawberry.enum(models.ListingOutcome, description="What an upsert did with one listing")
 
 Lang = taxonomy.Lang
+EntityType = taxonomy.EntityType
 CommunityKind = taxonomy.CommunityKind
 Formality = taxonomy.Formality
 OrganizationForm = taxonomy.OrganizationForm
@@ -36,6 +44,7 @@ AttendanceMode = taxonomy.AttendanceMode
 EventStatus = taxonomy.EventStatus
 StandardKind = taxonomy.StandardKind
 StandardStatus = taxonomy.StandardStatus
+ListingOutcome = models.ListingOutcome
 
 
 @strawberry.enum(description="How a list of values must match: any of them or all of them")
@@ -71,3 +80,40 @@ class StandardRole(Enum):
     ISSUED = "issued"
     ADOPTED = "adopted"
     ANY = "any"
+
+
+# Enums the ports exchange with the service. They live here rather than beside the
+# types that show them, whose modules import `Info` and so cannot be imported by a port.
+
+
+@strawberry.enum(description="What a withdrawal did with one external id")
+class WithdrawOutcome(Enum):
+    WITHDRAWN = "withdrawn"
+    NOT_FOUND = "not_found"
+
+
+@strawberry.enum(description="What happened to a listed entity")
+class ListingChangeKind(Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    WITHDRAWN = "withdrawn"
+
+
+@strawberry.enum(description="The kinds of entity `listingChanges` reports")
+class ListingEntityType(Enum):
+    COMMUNITY = "community"
+    EVENT = "event"
+
+
+@strawberry.enum(description="Where a source's data comes from")
+class SourceFamily(Enum):
+    ASSOCIATION = "association"
+    CLUSTER = "cluster"
+    PLATFORM = "platform"
+    PARTNER = "partner"
+
+
+@strawberry.enum(description="What a key may do: push one partner source's listings, or admin")
+class ApiKeyRole(Enum):
+    PARTNER = "partner"
+    ADMIN = "admin"

@@ -7,8 +7,8 @@ from enum import Enum
 import strawberry
 
 from schema.context import Info
+from schema.enums import AttendanceMode, CommunityKind, EventFormat, OrganizationForm
 from schema.inputs import CommunityFilter, EventFilter
-from schema.taxonomy import AttendanceMode, CommunityKind, EventFormat, OrganizationForm
 
 
 @strawberry.type

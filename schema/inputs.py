@@ -1,10 +1,12 @@
-"""Typed filter inputs. Stores translate these (never client dicts) into queries."""
+"""Typed inputs the ports take: the read filters, which stores translate (never
+client dicts) into queries, the listing-change filter and the admin's source specs."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import strawberry
+from strawberry.scalars import JSON
 
 from schema.enums import (
     AttendanceMode,
@@ -13,12 +15,17 @@ from schema.enums import (
     EventFormat,
     EventStatus,
     Formality,
+    ListingChangeKind,
+    ListingEntityType,
     MatchMode,
     MemberOffer,
     OrganizationForm,
+    SourceFamily,
     StandardKind,
     StandardStatus,
 )
+
+PRIORITY = "0-1000: workers take queued runs of higher-priority sources first"
 
 
 @strawberry.input(description="Inclusive integer range; either end may be omitted")
@@ -93,3 +100,48 @@ class StandardFilter:
         default=None, description="Global id of the issuing community"
     )
     industries: list[str] | None = None
+
+
+@strawberry.input(description="Changes matching every field given; lists match any value")
+class ListingChangeFilter:
+    entity_types: list[ListingEntityType] | None = None
+    changes: list[ListingChangeKind] | None = None
+    industries: list[str] | None = strawberry.field(
+        default=None,
+        description="Industry codes: a community's own, an event's organizers'",
+    )
+    countries: list[str] | None = strawberry.field(
+        default=None,
+        description="ISO 3166-1 alpha-2 codes: a community's countries, an event's venue",
+    )
+    source_ids: list[str] | None = strawberry.field(
+        default=None, description="Sources the entity is listed by (any of them)"
+    )
+
+
+@strawberry.input(description="A new source; `config` is validated against its kind")
+class SourceInput:
+    id: str = strawberry.field(description="Lowercase letters, digits, '-' and '_'")
+    name: str
+    family: SourceFamily
+    kind: str = strawberry.field(description="A connector kind, or 'push' for a partner")
+    config: JSON = strawberry.field(
+        default_factory=dict, description="Connector configuration (empty for a partner)"
+    )
+    schedule: str | None = None
+    enabled: bool = True
+    priority: int = strawberry.field(default=100, description=PRIORITY)
+
+
+@strawberry.input(description="Fields to change; omitted ones stay; the result is re-validated")
+class SourceUpdate:
+    name: str | None = strawberry.UNSET
+    config: JSON | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Replaces the whole configuration; '**********' keeps a stored secret",
+    )
+    schedule: str | None = strawberry.field(
+        default=strawberry.UNSET, description="null removes the schedule"
+    )
+    enabled: bool | None = strawberry.UNSET
+    priority: int | None = strawberry.field(default=strawberry.UNSET, description=PRIORITY)

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import Annotated
 
 import strawberry
 
 from schema.admin_problems import ApiKeyNotFound, InvalidAdminInput
 from schema.context import Info
+from schema.enums import ApiKeyRole
 from schema.relay import Doc
-
-
-@strawberry.enum(description="What a key may do: push one partner source's listings, or admin")
-class ApiKeyRole(Enum):
-    PARTNER = "partner"
-    ADMIN = "admin"
 
 
 @strawberry.type(description="An API key's record; the key itself is never stored")

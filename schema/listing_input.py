@@ -26,6 +26,7 @@ from schema.enums import (
     ChannelType,
     CommunityKind,
     CommunityStatus,
+    EntityType,
     EventFormat,
     EventStatus,
     MemberOffer,
@@ -33,7 +34,6 @@ from schema.enums import (
     StandardKind,
     StandardStatus,
 )
-from schema.taxonomy import EntityType
 
 MAX_EXTERNAL_ID = 200
 MAX_URL = 2000

@@ -2,88 +2,26 @@
 
 Served over `graphql-transport-ws` at `/graphql`; the feeds come from MongoDB
 change streams (service.live.service), so a write made through any instance reaches the
-subscribers of every instance.
+subscribers of every instance. The feeds' contract is `schema.ports.live.LiveFeeds`.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
-from typing import Annotated, Protocol
+from typing import Annotated
 
 import strawberry
 
 from schema.community import Community
-from schema.context import DataAccess, Info
+from schema.context import Info
+from schema.enums import ListingChangeKind, ListingEntityType
 from schema.event import Event
+from schema.inputs import ListingChangeFilter
+from schema.ports.live import LiveChange
 from schema.relay import Doc, to_global_id
 from schema.runs import SyncRun
-
-
-@strawberry.enum(description="What happened to a listed entity")
-class ListingChangeKind(Enum):
-    CREATED = "created"
-    UPDATED = "updated"
-    WITHDRAWN = "withdrawn"
-
-
-@strawberry.enum(description="The kinds of entity `listingChanges` reports")
-class ListingEntityType(Enum):
-    COMMUNITY = "community"
-    EVENT = "event"
-
-
-@strawberry.input(description="Changes matching every field given; lists match any value")
-class ListingChangeFilter:
-    entity_types: list[ListingEntityType] | None = None
-    changes: list[ListingChangeKind] | None = None
-    industries: list[str] | None = strawberry.field(
-        default=None,
-        description="Industry codes: a community's own, an event's organizers'",
-    )
-    countries: list[str] | None = strawberry.field(
-        default=None,
-        description="ISO 3166-1 alpha-2 codes: a community's countries, an event's venue",
-    )
-    source_ids: list[str] | None = strawberry.field(
-        default=None, description="Sources the entity is listed by (any of them)"
-    )
-
-
-@dataclass(frozen=True)
-class LiveChange:
-    """A change as the feed reports it (`doc` is None for a withdrawal)."""
-
-    change: ListingChangeKind
-    entity: ListingEntityType
-    entity_id: str
-    at: datetime
-    doc: Doc | None
-
-
-class LiveFeeds(Protocol):
-    """Change feeds a subscription reads (MongoDB change streams in service/).
-
-    Each method checks its arguments and the caller before returning, so a refusal
-    is the operation's error rather than a failed stream; the stream ends when the
-    subscription does.
-    """
-
-    async def listing_changes(
-        self, filter: ListingChangeFilter | None
-    ) -> AsyncGenerator[LiveChange, None]: ...
-
-    async def run_progress(self, run_id: str) -> AsyncGenerator[Doc, None]:
-        """Admin only: the run document now, then each new state, until it ends."""
-        ...
-
-    def reader(self, now: datetime) -> DataAccess:
-        """A fresh reader (with empty DataLoader caches) for one pushed item."""
-        ...
-
 
 ListingEntity = Annotated[
     Community | Event,

@@ -3,71 +3,26 @@
 A listing's validation problems are data (one result per item, with field paths);
 only whole-request problems are errors: a caller that is not a partner
 (`AccessDenied`), a batch over the cap (`UserInputError`) and a misused
-idempotency key (`IdempotencyKeyReused`, `IdempotencyKeyInUse`).
+idempotency key (`IdempotencyKeyReused`, `IdempotencyKeyInUse`). The service
+contract the mutations call is `schema.ports.partner.PartnerWrites`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import Enum
-from typing import Protocol
 
 import strawberry
 from graphql import GraphQLError
 
 from schema.context import Info
-from schema.listing_input import ItemError, ListingInput
-from schema.models import ListingOutcome
+from schema.enums import EntityType, ListingOutcome, WithdrawOutcome
+from schema.listing_input import ListingInput
+from schema.ports.partner import UpsertedItem, WithdrawnItem
 from schema.relay import to_global_id
-from schema.taxonomy import EntityType
 
 MAX_UPSERT = 500
 MAX_WITHDRAW = 500
 MAX_IDEMPOTENCY_KEY = 255
-
-
-strawberry.enum(ListingOutcome, description="What an upsert did with one listing")
-
-
-@strawberry.enum(description="What a withdrawal did with one external id")
-class WithdrawOutcome(Enum):
-    WITHDRAWN = "withdrawn"
-    NOT_FOUND = "not_found"
-
-
-@dataclass(frozen=True)
-class UpsertedItem:
-    index: int
-    external_id: str
-    entity: EntityType | None
-    outcome: ListingOutcome
-    entity_id: str | None = None
-    errors: tuple[ItemError, ...] = ()
-
-
-@dataclass(frozen=True)
-class WithdrawnItem:
-    index: int
-    external_id: str
-    outcome: WithdrawOutcome
-
-
-class PartnerWrites(Protocol):
-    """Writes of the calling partner's own listings (bound to its source).
-
-    Every method refuses a caller that is not a partner with `AccessDenied`.
-    """
-
-    async def upsert_listings(
-        self, listings: Sequence[ListingInput], idempotency_key: str | None
-    ) -> list[UpsertedItem]:
-        """One result per listing, in order; with a key, a retry replays the first."""
-        ...
-
-    async def withdraw_listings(self, external_ids: Sequence[str]) -> list[WithdrawnItem]:
-        """One result per id, in order; ids of other sources are simply not found."""
-        ...
 
 
 class IdempotencyKeyReused(GraphQLError):

@@ -10,14 +10,13 @@ import orjson
 import strawberry
 from strawberry.scalars import JSON
 
-# Registers `EntityType` with Strawberry (before this module's types read it).
-import schema.enums  # noqa: F401
 from schema.admin_problems import SourceNotFound
+from schema.admin_reports import ReprocessReport
 from schema.common import wants_total
 from schema.context import Info
+from schema.enums import EntityType
 from schema.relay import Connection, Doc
 from schema.runs import SyncRunActive
-from schema.taxonomy import EntityType
 
 # The path `service.ingest.pipeline.keep_unusable` gives a record no listing could be made of.
 UNMAPPED_PATH = "record"
@@ -77,21 +76,6 @@ class RejectedListing:
             url=rejected.get("url"),
             payload=json_value(rejected.get("payload")),
         )
-
-
-@strawberry.type(description="What reprocessing a source's stored rejected listings did")
-class ReprocessReport:
-    source_id: str
-    reprocessed: int = strawberry.field(description="Listings validated (or re-mapped) again")
-    now_applied: int
-    still_rejected: int
-    remapped: int = strawberry.field(
-        description="Of `reprocessed`: raw records mapped again with the current mapping"
-    )
-    skipped: int = strawberry.field(
-        description="Raw records this connector cannot map again from storage, and "
-        "rejections older than the listing's withdrawal (a sync refetches them)"
-    )
 
 
 ReprocessResult = Annotated[

@@ -1,4 +1,5 @@
-"""Sources (admin): the `Source` type, its inputs, and the source queries and mutations.
+"""Sources (admin): the `Source` type and the source queries and mutations; its
+inputs (`SourceInput`, `SourceUpdate`) are in `schema.inputs`, as the admin port takes them.
 
 Sources are not `Node`s: `node(id)` is public and must not reveal them. A source's
 `config` is given and shown as JSON; it is validated against the connector kind's
@@ -9,9 +10,7 @@ as `config.<path>`. Secret values (request headers, tap environment) are shown a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -22,19 +21,12 @@ from schema.admin_problems import (
     SourceHasListings,
     SourceNotFound,
 )
+from schema.admin_reports import SourceDeleted
 from schema.context import Info
+from schema.enums import SourceFamily
+from schema.inputs import PRIORITY, SourceInput, SourceUpdate
 from schema.relay import Doc
 from schema.runs import SyncRun, SyncRunActive
-
-PRIORITY = "0-1000: workers take queued runs of higher-priority sources first"
-
-
-@strawberry.enum(description="Where a source's data comes from")
-class SourceFamily(Enum):
-    ASSOCIATION = "association"
-    CLUSTER = "cluster"
-    PLATFORM = "platform"
-    PARTNER = "partner"
 
 
 @strawberry.type(description="A registered source: a connector and its schedule, or a partner")
@@ -83,49 +75,6 @@ class ConnectorKind:
     kind: str
     description: str
     config_schema: JSON = strawberry.field(description="JSON Schema of its `config`")
-
-
-@dataclass(frozen=True)
-class KindInfo:
-    kind: str
-    description: str
-    config_schema: dict[str, object]
-
-
-@strawberry.input(description="A new source; `config` is validated against its kind")
-class SourceInput:
-    id: str = strawberry.field(description="Lowercase letters, digits, '-' and '_'")
-    name: str
-    family: SourceFamily
-    kind: str = strawberry.field(description="A connector kind, or 'push' for a partner")
-    config: JSON = strawberry.field(
-        default_factory=dict, description="Connector configuration (empty for a partner)"
-    )
-    schedule: str | None = None
-    enabled: bool = True
-    priority: int = strawberry.field(default=100, description=PRIORITY)
-
-
-@strawberry.input(description="Fields to change; omitted ones stay; the result is re-validated")
-class SourceUpdate:
-    name: str | None = strawberry.UNSET
-    config: JSON | None = strawberry.field(
-        default=strawberry.UNSET,
-        description="Replaces the whole configuration; '**********' keeps a stored secret",
-    )
-    schedule: str | None = strawberry.field(
-        default=strawberry.UNSET, description="null removes the schedule"
-    )
-    enabled: bool | None = strawberry.UNSET
-    priority: int | None = strawberry.field(default=strawberry.UNSET, description=PRIORITY)
-
-
-@strawberry.type(description="What deleting a source removed")
-class SourceDeleted:
-    source_id: str
-    withdrawn_listings: int = strawberry.field(description="Applied listings withdrawn first")
-    deleted_listings: int = strawberry.field(description="Stored listings removed (any state)")
-    revoked_keys: int = strawberry.field(description="Its partner keys, now revoked")
 
 
 SourceResult = Annotated[

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from schema import export_sdl
 from schema.relay import to_global_id
+from schema.root import export_sdl
 from service.api.metrics import Metrics
 from tests.conftest import REPO, GraphQLClient
 

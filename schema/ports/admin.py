@@ -1,0 +1,101 @@
+"""The admin port: `AdminOps`, everything an admin key may do, and `KindInfo`.
+
+What it takes and returns besides documents lives in modules without `Info`:
+inputs in `schema.inputs`, problems in `schema.admin_problems`, reports in
+`schema.admin_reports`, runs in `schema.runs`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from schema.admin_problems import (
+    ApiKeyNotFound,
+    InvalidAdminInput,
+    SourceHasListings,
+    SourceNotFound,
+    SourceNotSyncable,
+    SyncRunNotFound,
+)
+from schema.admin_reports import ReprocessReport, SourceDeleted
+from schema.enums import ApiKeyRole
+from schema.inputs import SourceInput, SourceUpdate
+from schema.relay import Doc, Page
+from schema.runs import RunSelection, SyncMode, SyncRunActive
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """A connector kind as the service describes it (`connectorKinds` shows it)."""
+
+    kind: str
+    description: str
+    config_schema: dict[str, object]
+
+
+class AdminOps(Protocol):
+    """Everything an admin key may do.
+
+    Every method raises `AccessDenied` for any other caller, before it reads
+    anything, whether or not the object exists. Documents come back as stored,
+    except sources: their `config` has secrets masked and `next_run_at` is added.
+    Ids and paging arguments arrive as the client sent them, and are checked after
+    the role: a malformed one is a `UserInputError`.
+    """
+
+    # Sources
+    async def sources(self) -> list[Doc]: ...
+
+    async def source(self, source_id: str) -> Doc | None: ...
+
+    async def last_run(self, source_id: str) -> Doc | None: ...
+
+    async def connector_kinds(self) -> list[KindInfo]: ...
+
+    async def create_source(self, spec: SourceInput) -> Doc | InvalidAdminInput: ...
+
+    async def update_source(
+        self, source_id: str, changes: SourceUpdate
+    ) -> Doc | InvalidAdminInput | SourceNotFound: ...
+
+    async def set_source_enabled(
+        self, source_id: str, enabled: bool
+    ) -> Doc | InvalidAdminInput | SourceNotFound: ...
+
+    async def delete_source(
+        self, source_id: str, withdraw_listings: bool
+    ) -> SourceDeleted | SourceNotFound | SyncRunActive | SourceHasListings: ...
+
+    # Runs
+    async def sync_runs(
+        self, selection: RunSelection, first: int | None, after: str | None, with_total: bool
+    ) -> Page: ...
+
+    async def sync_run(self, run_id: str) -> Doc | None: ...
+
+    async def trigger_sync(
+        self, source_id: str, mode: SyncMode
+    ) -> Doc | SourceNotFound | SourceNotSyncable | SyncRunActive: ...
+
+    async def cancel_sync(self, run_id: str) -> Doc | SyncRunNotFound: ...
+
+    # Rejected listings
+    async def rejected_listings(
+        self, source_id: str, first: int | None, after: str | None, with_total: bool
+    ) -> Page: ...
+
+    async def reprocess_listings(
+        self, source_id: str
+    ) -> ReprocessReport | SourceNotFound | SyncRunActive: ...
+
+    # Keys
+    async def api_keys(self) -> list[Doc]: ...
+
+    async def create_api_key(
+        self, role: ApiKeyRole, source_id: str | None, label: str
+    ) -> tuple[str, Doc] | InvalidAdminInput:
+        """The plain key (shown once) and the key's record."""
+        ...
+
+    async def revoke_api_key(self, key_id: str) -> Doc | ApiKeyNotFound: ...

@@ -1,0 +1,86 @@
+"""The read port: `DataAccess`, the graph as resolvers read it.
+
+`service/` implements it per request (with DataLoaders, so nested fields of many
+parents cost one query per field, not one per parent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from schema.enums import CommunitySort, EventSort, StandardKind, StandardRole, StandardSort
+from schema.inputs import CommunityEventFilter, CommunityFilter, EventFilter, StandardFilter
+from schema.relay import Doc, Page, PageRequest
+
+
+class DataAccess(Protocol):
+    """Reads the graph. Ids are raw entity ids (not global ids)."""
+
+    async def communities(
+        self,
+        filter: CommunityFilter | None,
+        search: str | None,
+        sort: CommunitySort,
+        page: PageRequest,
+        with_total: bool,
+    ) -> Page: ...
+
+    async def community(self, community_id: str) -> Doc | None: ...
+
+    async def communities_by_ids(self, community_ids: Sequence[str]) -> list[Doc | None]: ...
+
+    async def community_by_slug(self, slug: str) -> Doc | None: ...
+
+    async def community_events(
+        self,
+        community_id: str,
+        filter: CommunityEventFilter | None,
+        page: PageRequest,
+        with_total: bool,
+    ) -> Page: ...
+
+    async def community_standards(
+        self,
+        community_id: str,
+        role: StandardRole,
+        kinds: Sequence[StandardKind] | None,
+        page: PageRequest,
+        with_total: bool,
+    ) -> Page: ...
+
+    async def community_members(
+        self, community_id: str, page: PageRequest, with_total: bool
+    ) -> Page: ...
+
+    async def events(
+        self,
+        filter: EventFilter | None,
+        search: str | None,
+        sort: EventSort,
+        page: PageRequest,
+        with_total: bool,
+    ) -> Page: ...
+
+    async def event(self, event_id: str) -> Doc | None: ...
+
+    async def standards(
+        self,
+        filter: StandardFilter | None,
+        search: str | None,
+        sort: StandardSort,
+        page: PageRequest,
+        with_total: bool,
+    ) -> Page: ...
+
+    async def standard(self, standard_id: str) -> Doc | None: ...
+
+    async def standard_by_code(self, code: str) -> Doc | None: ...
+
+    async def community_facets(
+        self, filter: CommunityFilter | None, search: str | None
+    ) -> dict[str, list[tuple[str, int]]]: ...
+
+    async def event_facets(
+        self, filter: EventFilter | None, search: str | None
+    ) -> dict[str, list[tuple[str, int]]]: ...
