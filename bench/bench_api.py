@@ -35,8 +35,9 @@ import orjson
 from dataset import Sizes, anchor_day, counts, generate, load
 
 from service.storage.client import mongo_client
-from service.storage.collections import COMMUNITIES, Database, ensure_collections
+from service.storage.collections import COMMUNITIES, Database
 from service.storage.embedded import EmbeddedDatabase, free_port
+from service.storage.setup import ensure_collections
 
 BENCH_DIR = Path(__file__).resolve().parent
 READY_TIMEOUT_S = 60.0

@@ -47,20 +47,27 @@ from pymongo import UpdateOne
 
 import connectors.csv_registry
 import connectors.ics.connector
-from connectors.net.fetcher import FetchPolicy, SafeFetcher
+from connectors.net.fetcher import SafeFetcher
+from connectors.net.policy import FetchPolicy
 from service.documents.normalize import KEY_SEPARATOR
-from service.ingest import matching
-from service.ingest import pipeline as ingest
-from service.storage.client import mongo_client
-from service.storage.collections import (
-    COMMUNITIES,
-    EVENTS,
-    INDEXES,
-    VALIDATORS,
-    Database,
-    ensure_collections,
+from service.ingest import (
+    apply,
+    entity_assignment,
+    last_event,
+    matching,
+    pipeline,
+    references,
+    rejected,
+    validation,
+    waiting,
 )
+from service.storage import bulk
+from service.storage.client import mongo_client
+from service.storage.collections import COMMUNITIES, EVENTS, Database
 from service.storage.embedded import EmbeddedDatabase
+from service.storage.indexes import INDEXES
+from service.storage.setup import ensure_collections
+from service.storage.validators import VALIDATORS
 from service.sync import engine as sync
 from service.sync.engine import run_sync
 from service.sync.runs import Mode
@@ -249,33 +256,48 @@ def instrument(phases: Phases) -> None:
         connectors.ics.connector.IcsFeedStream,
     ):
         stream.records = phases.records(stream.records)  # type: ignore[method-assign]
-    sync.ingest = phases.wrap("ingest()", sync.ingest)
-    sync.keep_unusable = phases.wrap("keep_unusable()", sync.keep_unusable)
-    sync.save_stream_state = phases.wrap("checkpoint: save_stream_state", sync.save_stream_state)
-    sync.withdraw_unseen = phases.wrap("withdraw_unseen()", sync.withdraw_unseen)
-    for name in (
-        "_existing_listings",
-        "_keep_rejected",
-        "_apply",
-        "_assign_entities",
-        "_references",
-        "_previous_organizers",
-        "_write_entities",
-        "_slugs",
-        "_record_applied",
-        "_refresh_last_event",
-        "_resolve_waiting",
-        "_mark_seen",
+    for function, label in (
+        (sync.ingest, "ingest()"),
+        (sync.keep_unusable, "keep_unusable()"),
+        (sync.save_stream_state, "checkpoint: save_stream_state"),
+        (sync.withdraw_unseen, "withdraw_unseen()"),
+        (pipeline.existing_listings, "ingest.existing_listings"),
+        (pipeline.mark_seen, "ingest.mark_seen"),
+        (rejected.keep_rejected, "ingest.keep_rejected"),
+        (apply.apply, "ingest.apply"),
+        (entity_assignment.assign_entities, "ingest.assign_entities"),
+        (references.resolve_references, "ingest.resolve_references"),
+        (last_event.previous_organizers, "ingest.previous_organizers"),
+        (last_event.refresh_last_event, "ingest.refresh_last_event"),
+        (apply._write_entities, "ingest.write_entities"),
+        (apply._slugs, "ingest.slugs"),
+        (apply._record_applied, "ingest.record_applied"),
+        (waiting.resolve_waiting, "ingest.resolve_waiting"),
+        (matching.find_entities, "matching.find_entities"),
     ):
-        setattr(ingest, name, phases.wrap(f"ingest.{name}", getattr(ingest, name)))
-    ingest._bulk = phases.wrap(_bulk_label, ingest._bulk)
-    ingest.validate = phases.wrap_sync("ingest.validate", ingest.validate)
-    ingest.content_hash = phases.wrap_sync("ingest.content_hash", ingest.content_hash)
-    matching.find_entities = phases.wrap("matching.find_entities", matching.find_entities)
+        _replace_everywhere(function, phases.wrap(label, function))
+    _replace_everywhere(bulk.bulk_write, phases.wrap(_bulk_label, bulk.bulk_write))
+    _replace_everywhere(
+        validation.validate, phases.wrap_sync("ingest.validate", validation.validate)
+    )
+    _replace_everywhere(
+        validation.content_hash, phases.wrap_sync("ingest.content_hash", validation.content_hash)
+    )
+
+
+def _replace_everywhere(original: Callable[..., Any], timed: Callable[..., Any]) -> None:
+    """Rebind `original` in every service module that imported it: calls go through the
+    calling module's globals, so each binding is replaced."""
+    for module in list(sys.modules.values()):
+        if not getattr(module, "__name__", "").startswith("service."):
+            continue
+        for attribute, value in list(vars(module).items()):
+            if value is original:
+                setattr(module, attribute, timed)
 
 
 def _bulk_label(_db: Database, collection: str, *_args: Any, **_kwargs: Any) -> str:
-    return f"ingest._bulk[{collection}]"
+    return f"ingest.bulk_write[{collection}]"
 
 
 # --- the child: one sync ---------------------------------------------------------------
@@ -586,7 +608,7 @@ def print_phases(item: Input, result: SyncResult, baseline: RawResult) -> None:
     )
     for phase, (seconds, calls) in sorted(phases.items(), key=lambda p: -p[1][0]):
         print(f"  {phase:<36} {seconds:8.2f}s {seconds / wall:6.1%} {calls:8d} calls")
-    entity_s = phases.get(f"ingest._bulk[{item.collection}]", (0.0, 0))[0]
+    entity_s = phases.get(f"ingest.bulk_write[{item.collection}]", (0.0, 0))[0]
     if entity_s > 0:
         print(
             f"  the entity bulk writes alone: {result.counts['created'] / entity_s:.1f} docs/s "

@@ -8,8 +8,10 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.errors import ServiceError
 
-class ConfigurationError(RuntimeError):
+
+class ConfigurationError(ServiceError):
     """The settings cannot work together (e.g. prod without a key secret)."""
 
 

@@ -21,8 +21,9 @@ from service.api.metrics import Metrics
 from service.demo.dataset import load_demo
 from service.settings import Settings
 from service.storage.client import mongo_client
-from service.storage.collections import Database, ensure_collections
+from service.storage.collections import Database
 from service.storage.embedded import EmbeddedDatabase
+from service.storage.setup import ensure_collections
 
 
 @pytest.fixture(scope="session")

@@ -33,16 +33,19 @@ from pydantic import ValidationError
 from connectors.framework.contract import Rejected
 from connectors.framework.mapping import FieldMapping, to_listing
 from connectors.registry import ConfigError, validate_config
-from schema.errors import UserInputError
+from schema.admin_reports import ReprocessReport
 from schema.models import Listing
-from schema.rejected import UNMAPPED_PATH, ReprocessReport
-from schema.relay import Doc, Page, PageRequest, encode_cursor
+from schema.rejected import UNMAPPED_PATH
+from schema.relay import Doc, Page, PageRequest
 from schema.taxonomy import EntityType
-from service.ingest.pipeline import Outcome, ingest, keep_unusable, validate
+from service.ingest.pipeline import Outcome, ingest
+from service.ingest.rejected import keep_unusable
+from service.ingest.validation import validate
 from service.storage.collections import LISTINGS, Database
+from service.storage.keyset import Ordering
 
 BATCH = 200
-_TAG = "rejected"
+REJECTED = Ordering.by("rejected", "external_id")
 # Kinds whose `Rejected.raw` is the very record `config.mapping` reads.
 REMAPPABLE = frozenset({"json_api", "csv"})
 
@@ -51,38 +54,22 @@ def _selection(source_id: str) -> dict[str, Any]:
     return {"source_id": source_id, "rejected": {"$exists": True}}
 
 
-def _position(page: PageRequest) -> str | None:
-    if page.cursor is None:
-        return None
-    values = page.cursor
-    if len(values) != 2 or values[0] != _TAG or not isinstance(values[1], str):
-        raise UserInputError("'after' is a cursor from a different list", argument="after")
-    return values[1]
-
-
 async def rejected_page(db: Database, source_id: str, page: PageRequest, with_total: bool) -> Page:
     """A source's listings holding a refused record, by external id (the unique index)."""
     query = _selection(source_id)
-    after = _position(page)
-    if after is not None:
-        query["external_id"] = {"$gt": after}
+    position = REJECTED.position(page)
+    if position is not None:
+        query.update(REJECTED.after(position))
     docs = (
         await db[LISTINGS]
         .find(query, {"payload": 0})
-        .sort([("source_id", 1), ("external_id", 1)])
+        # The whole unique index's order, so the server walks it from the cursor on.
+        .sort([("source_id", 1), *REJECTED.fields()])
         .limit(page.size + 1)
         .to_list()
     )
     total = await db[LISTINGS].count_documents(_selection(source_id)) if with_total else None
-    has_next = len(docs) > page.size
-    docs = docs[: page.size]
-    return Page(
-        docs=docs,
-        cursors=[encode_cursor([_TAG, doc["external_id"]]) for doc in docs],
-        has_next=has_next,
-        has_previous=after is not None,
-        total=total,
-    )
+    return REJECTED.page(docs, page, total)
 
 
 def remapping(source: Doc) -> FieldMapping | None:

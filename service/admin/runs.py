@@ -1,7 +1,7 @@
 """Admin work on sync runs: trigger, cancel, and the run history with keyset paging.
 
-History is newest first on (created_at, _id): a cursor holds both, and "after"
-is a range on `created_at` (answered by the `{created_at}` or `{source_id,
+History is newest first on (created_at, _id) (service.storage.keyset): "after" a
+cursor is a range on `created_at` (answered by the `{created_at}` or `{source_id,
 created_at}` index) with the `_id` tie-break applied to that range only.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -17,16 +17,16 @@ from bson.errors import InvalidId
 
 from schema.admin_problems import SourceNotFound, SourceNotSyncable, SyncRunNotFound
 from schema.errors import UserInputError
-from schema.relay import Doc, Page, PageRequest, encode_cursor
+from schema.relay import Doc, Page, PageRequest
 from schema.runs import RunSelection, SyncMode, SyncRun, SyncRunActive
 from service.storage.collections import SOURCES, SYNC_RUNS, Database
+from service.storage.keyset import Ordering, SortKey
 from service.sync.runs import Mode, RunActive, active_run, enqueue_run, get_run, request_cancel
 from service.sync.sources import SourceError
 from service.sync.worker import WorkerHandle
 
-_TAG = "runs"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
+# Newest first; `_id` breaks ties between runs created in the same millisecond.
+HISTORY = Ordering("runs", (SortKey("created_at", -1, datetime), SortKey("_id", -1, ObjectId)))
 API_TRIGGER = "api"
 
 
@@ -89,29 +89,6 @@ async def last_runs(db: Database, source_ids: Sequence[str]) -> list[Doc | None]
     )
 
 
-def _millis(at: datetime) -> int:
-    return (at - _EPOCH) // _MS
-
-
-def _cursor(doc: Doc) -> str:
-    return encode_cursor([_TAG, _millis(doc["created_at"]), str(doc["_id"])])
-
-
-def _position(page: PageRequest) -> tuple[datetime, ObjectId] | None:
-    if page.cursor is None:
-        return None
-    values = page.cursor
-    if (
-        len(values) != 3
-        or values[0] != _TAG
-        or not isinstance(values[1], int)
-        or not isinstance(values[2], str)
-        or not ObjectId.is_valid(values[2])
-    ):
-        raise UserInputError("'after' is a cursor from a different list", argument="after")
-    return _EPOCH + values[1] * _MS, ObjectId(values[2])
-
-
 def _selection(selection: RunSelection) -> dict[str, Any]:
     match: dict[str, Any] = {}
     if selection.sources is not None:
@@ -132,31 +109,11 @@ async def history(
     db: Database, selection: RunSelection, page: PageRequest, with_total: bool
 ) -> Page:
     match = _selection(selection)
+    position = HISTORY.position(page)
     clauses = [match] if match else []
-    position = _position(page)
     if position is not None:
-        at, run_id = position
-        clauses.append(
-            {
-                "created_at": {"$lte": at},
-                "$or": [{"created_at": {"$lt": at}}, {"_id": {"$lt": run_id}}],
-            }
-        )
+        clauses.append(HISTORY.after(position))
     query = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else {})
-    docs = (
-        await db[SYNC_RUNS]
-        .find(query)
-        .sort([("created_at", -1), ("_id", -1)])
-        .limit(page.size + 1)
-        .to_list()
-    )
+    docs = await db[SYNC_RUNS].find(query).sort(HISTORY.fields()).limit(page.size + 1).to_list()
     total = await db[SYNC_RUNS].count_documents(match) if with_total else None
-    has_next = len(docs) > page.size
-    docs = docs[: page.size]
-    return Page(
-        docs=docs,
-        cursors=[_cursor(doc) for doc in docs],
-        has_next=has_next,
-        has_previous=page.cursor is not None,
-        total=total,
-    )
+    return HISTORY.page(docs, page, total)

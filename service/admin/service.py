@@ -22,13 +22,14 @@ from schema.admin_problems import (
     SourceNotSyncable,
     SyncRunNotFound,
 )
-from schema.context import Principal, Role
+from schema.admin_reports import ReprocessReport, SourceDeleted
+from schema.enums import ApiKeyRole
 from schema.errors import AccessDenied
-from schema.keys import ApiKeyRole
-from schema.rejected import ReprocessReport
+from schema.inputs import SourceInput, SourceUpdate
+from schema.ports.admin import KindInfo
+from schema.principal import Principal, Role
 from schema.relay import Doc, Page, PageRequest
 from schema.runs import RunSelection, SyncMode, SyncRunActive
-from schema.sources import KindInfo, SourceDeleted, SourceInput, SourceUpdate
 from service.admin import listings as admin_listings
 from service.admin import runs as admin_runs
 from service.admin import sources as admin_sources

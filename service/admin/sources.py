@@ -31,12 +31,15 @@ from schema.admin_problems import (
     SourceHasListings,
     SourceNotFound,
 )
+from schema.admin_reports import SourceDeleted
+from schema.inputs import SourceInput, SourceUpdate
+from schema.ports.admin import KindInfo
 from schema.relay import Doc
 from schema.runs import SyncRunActive
-from schema.sources import KindInfo, SourceDeleted, SourceInput, SourceUpdate
 from service.admin.runs import run_active
 from service.ingest.withdrawal import withdraw_unseen
 from service.storage.collections import API_KEYS, LISTINGS, SOURCES, Database
+from service.sync.cron import next_due
 from service.sync.runs import active_run
 from service.sync.sources import (
     SourceError,
@@ -44,7 +47,6 @@ from service.sync.sources import (
     add_source,
     delete_source,
     durable,
-    next_run_at,
     update_source,
 )
 
@@ -65,7 +67,8 @@ def view(doc: Doc, now: datetime) -> Doc:
     shown = dict(doc)
     shown["config"] = masked(doc["kind"], doc.get("config") or {})
     enabled = doc.get("enabled", True)
-    shown["next_run_at"] = next_run_at(doc.get("schedule"), now) if enabled else None
+    schedule = doc.get("schedule")
+    shown["next_run_at"] = next_due(schedule, now) if enabled and schedule else None
     return shown
 
 

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,13 +16,11 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from schema import SchemaLimits, build_schema
+from schema.root import SchemaLimits, build_schema
 from service.api.graphql_http import GraphQLEndpoint
 from service.api.metrics import Metrics
 from service.api.request_context import Services
 from service.api.websocket import WebSocketGraphQL
-from service.demo.dataset import load_demo_if_empty
-from service.demo.sources import sync_demo_sources
 from service.settings import Settings
 from service.storage.client import Storage, open_storage
 from service.storage.collections import Database
@@ -31,10 +30,23 @@ from service.sync.worker import Worker, WorkerHandle
 logger = logging.getLogger("guildgraph")
 
 
+StartupHook = Callable[[Database], Awaitable[None]]
+
+
 def create_app(
-    settings: Settings, *, load_demo: bool = False, metrics: Metrics | None = None
+    settings: Settings,
+    *,
+    on_startup: Sequence[StartupHook] = (),
+    extra_file_roots: Sequence[Path] = (),
+    metrics: Metrics | None = None,
 ) -> Starlette:
-    """Build the ASGI app; `metrics` may be shared with a caller that wants the counts."""
+    """Build the ASGI app.
+
+    `on_startup` hooks run once the database is ready, before the first request (the
+    CLI loads the demo this way); `extra_file_roots` are directories the sync worker
+    may read besides the configured ones; `metrics` may be shared with a caller that
+    wants the counts.
+    """
     metrics = metrics or Metrics()
     schema = build_schema(
         SchemaLimits(
@@ -62,17 +74,13 @@ def create_app(
         nonlocal storage
         async with open_storage(settings, event_listeners=[metrics]) as opened:
             storage = opened
-            if load_demo:
-                await load_demo_if_empty(opened.db)
-                for run in await sync_demo_sources(opened.db):
-                    logger.info(
-                        "demo source %s: %s %s", run["source_id"], run["status"], run["counts"]
-                    )
+            for hook in on_startup:
+                await hook(opened.db)
             worker = None
             if settings.worker_enabled:
                 worker = Worker(
                     opened.db,
-                    fetcher_factory(settings),
+                    fetcher_factory(settings, extra_file_roots),
                     handle=handle,
                     poll_s=settings.worker_poll_s,
                     lease_ttl=timedelta(seconds=settings.lease_ttl_s),

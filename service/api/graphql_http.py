@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -22,150 +21,20 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from schema.context import Context, Principal
+from schema.context import Context
+from schema.principal import Principal
 from schema.taxonomy import Lang
+from service.api.graphql_request import decode_json_body, parse_get, parse_params, read_body
+from service.api.http_errors import RequestError, error_response
 from service.api.metrics import Metrics
+from service.api.negotiation import GRAPHQL_RESPONSE, JSON, preferred_language, response_media_type
 from service.api.request_context import Services
 from service.auth.keys import Unauthenticated, authenticate, key_secret
 from service.auth.rate_limits import Limits, RateLimiter
 
 logger = logging.getLogger("guildgraph.http")
 
-JSON = "application/json"
-GRAPHQL_RESPONSE = "application/graphql-response+json"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-class RequestError(Exception):
-    """A malformed request: answered with `status` and a JSON error, never executed."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
-@dataclass(frozen=True)
-class GraphQLRequest:
-    query: str | None
-    variables: dict[str, Any] | None
-    operation_name: str | None
-
-
-def preferred_language(header: str | None, default: Lang) -> Lang:
-    """The best of ru/en by the Accept-Language q-values."""
-    best: tuple[float, Lang] | None = None
-    for part in (header or "").split(","):
-        tag, _, params = part.strip().partition(";")
-        primary = tag.strip().lower().split("-")[0]
-        if primary not in ("ru", "en"):
-            continue
-        quality = 1.0
-        match = re.search(r"q=([0-9.]+)", params)
-        if match:
-            try:
-                quality = float(match.group(1))
-            except ValueError:
-                continue
-        if best is None or quality > best[0]:
-            best = (quality, Lang(primary))
-    return best[1] if best else default
-
-
-def response_media_type(accept: str | None) -> str:
-    """Pick the response type from Accept; 406 when neither JSON type is acceptable."""
-    if not accept:
-        return JSON
-    ranked: list[tuple[float, int, str]] = []
-    for position, part in enumerate(accept.split(",")):
-        media, _, params = part.strip().partition(";")
-        media = media.strip().lower()
-        quality = 1.0
-        match = re.search(r"q=([0-9.]+)", params)
-        if match:
-            quality = float(match.group(1)) if match.group(1).count(".") <= 1 else 0.0
-        if quality <= 0:
-            continue
-        if media == GRAPHQL_RESPONSE:
-            ranked.append((quality, -position, GRAPHQL_RESPONSE))
-        elif media in (JSON, "application/*", "*/*"):
-            ranked.append((quality, -position, JSON))
-    if not ranked:
-        raise RequestError(406, f"Accept must allow {GRAPHQL_RESPONSE} or {JSON}")
-    return max(ranked)[2]
-
-
-def _object(value: Any, name: str) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise RequestError(400, f"'{name}' must be a JSON object")
-    return value
-
-
-def _string(value: Any, name: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise RequestError(400, f"'{name}' must be a string")
-    return value
-
-
-def parse_params(params: Any) -> GraphQLRequest:
-    if not isinstance(params, dict):
-        raise RequestError(400, "the request body must be a JSON object")
-    return GraphQLRequest(
-        query=_string(params.get("query"), "query"),
-        variables=_object(params.get("variables"), "variables"),
-        operation_name=_string(params.get("operationName"), "operationName"),
-    )
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestError(413, f"request body exceeds {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"request body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def decode_json_body(body: bytes) -> Any:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RequestError(400, "request body is not valid UTF-8") from None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise RequestError(400, "request body is not valid JSON") from None
-
-
-def parse_get(request: Request) -> GraphQLRequest:
-    variables: Any = None
-    raw_variables = request.query_params.get("variables")
-    if raw_variables:
-        try:
-            variables = orjson.loads(raw_variables)
-        except orjson.JSONDecodeError:
-            raise RequestError(400, "'variables' is not valid JSON") from None
-    return GraphQLRequest(
-        query=request.query_params.get("query"),
-        variables=_object(variables, "variables"),
-        operation_name=request.query_params.get("operationName"),
-    )
-
-
-def _error_response(error: RequestError, media_type: str, request_id: str) -> Response:
-    body = orjson.dumps({"errors": [{"message": error.message}]})
-    headers = {"X-Request-ID": request_id, **error.headers}
-    return Response(body, status_code=error.status, media_type=media_type, headers=headers)
 
 
 class GraphQLEndpoint:
@@ -247,7 +116,7 @@ class GraphQLEndpoint:
             media_type = response_media_type(request.headers.get("accept"))
             return await self._handle(request, media_type, request_id)
         except RequestError as error:
-            return _error_response(error, media_type, request_id)
+            return error_response(error, media_type, request_id)
 
     async def _handle(self, request: Request, media_type: str, request_id: str) -> Response:
         if request.method == "POST":

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from schema.context import Context, Principal
+from schema.context import Context
+from schema.principal import Principal
 from schema.taxonomy import Lang
 from service.admin.service import AdminService
 from service.live.service import LiveService

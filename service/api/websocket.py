@@ -32,8 +32,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.unset import UnsetType
 
-from schema.context import ANONYMOUS, Context, Principal
-from service.api.graphql_http import GraphQLEndpoint, RequestError
+from schema.context import Context
+from schema.principal import ANONYMOUS, Principal
+from service.api.graphql_http import GraphQLEndpoint
+from service.api.http_errors import RequestError
 from service.auth.keys import key_is_active
 from service.live.changes import FeedClosed, Listener
 from service.live.service import LiveHubs, LiveService

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from schema.context import ANONYMOUS, Principal, Role
+from schema.principal import ANONYMOUS, Principal, Role
+from service.errors import ServiceError
 from service.settings import ConfigurationError, Environment, Settings
 from service.storage.collections import API_KEYS, SOURCES, Database
 
@@ -25,11 +26,11 @@ _PREFIX = "gg"
 _SECRET_FILE = "key-secret"  # noqa: S105 (a file name, not a secret)
 
 
-class KeyRequestError(ValueError):
+class KeyRequestError(ServiceError):
     """A key cannot be created or revoked; the message says why."""
 
 
-class Unauthenticated(Exception):
+class Unauthenticated(ServiceError):
     """A bearer key was sent but is malformed, unknown or revoked (one message for all)."""
 
     def __init__(self) -> None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from schema.context import Principal
+from schema.principal import Principal
 from service.storage.collections import RATE_LIMITS, Database
 
 

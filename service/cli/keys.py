@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from schema.keys import ApiKeyRole
+from schema.enums import ApiKeyRole
 from service.cli.operator import admin_port, errors, print_problems
 from service.settings import Settings
 

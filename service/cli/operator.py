@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from rich.console import Console
 
 from schema.admin_problems import InvalidAdminInput
-from schema.context import Principal, Role
+from schema.principal import Principal, Role
 from service.admin.service import AdminService
 from service.settings import Settings
 from service.storage.client import open_storage

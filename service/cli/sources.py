@@ -13,8 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from schema.admin_problems import InvalidAdminInput
-from schema.sources import SourceFamily, SourceInput
+from schema.enums import SourceFamily
+from schema.inputs import SourceInput
 from service.cli.operator import admin_port, errors, print_problems
+from service.errors import ServiceError
 from service.settings import Settings
 
 
@@ -24,7 +26,10 @@ def add_parser(commands: Any) -> None:
     add = actions.add_parser("add", help="register a source from a JSON file")
     add.add_argument("file", type=Path, help="id, name, family, kind, config, schedule, ...")
     actions.add_parser("list", help="every source with its last run")
-    for name, text in (("show", "one source (secrets masked)"), ("disable", "stop syncing a source")):
+    for name, text in (
+        ("show", "one source (secrets masked)"),
+        ("disable", "stop syncing a source"),
+    ):
         actions.add_parser(name, help=text).add_argument("source_id")
 
 
@@ -43,11 +48,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_disable(settings, args.source_id))
 
 
-class SourceFileError(Exception):
+class SourceFileError(ServiceError):
     """A source file that is not a JSON object with the fields of `SourceInput`."""
 
 
-_FIELDS = {f.name for f in fields(SourceInput)}  # type: ignore[arg-type]
+_FIELDS = {f.name for f in fields(SourceInput)}
 _REQUIRED = ("id", "name", "family", "kind")
 
 

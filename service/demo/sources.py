@@ -17,7 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from connectors.net.fetcher import FetchPolicy, SafeFetcher
+from connectors.net.fetcher import SafeFetcher
+from connectors.net.policy import FetchPolicy
 from service.storage.collections import SOURCES, Database
 from service.sync.engine import run_sync
 from service.sync.runs import Mode, RunActive

@@ -14,8 +14,8 @@ from bson import ObjectId
 from pymongo import UpdateOne
 
 from schema.taxonomy import EntityType
-from service.ingest.pipeline import COLLECTION
-from service.live.changes import TOMBSTONE_FIELDS, record_withdrawals
+from service.ingest.items import COLLECTION
+from service.ingest.tombstones import TOMBSTONE_FIELDS, record_withdrawals
 from service.storage.collections import LISTINGS, Database
 
 CHUNK = 1000

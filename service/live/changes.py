@@ -12,9 +12,9 @@ Measured on SecantusDB (and the same on MongoDB): a database-level `watch` with 
 (the document as it is when the change is read; None once it is deleted), resume
 tokens, and delete events that carry only `documentKey`. An update through a
 pipeline arrives as "replace" on SecantusDB and as "update" on MongoDB, so callers
-treat both alike. A deleted document has no content to filter on, hence
-`record_withdrawals`: a small tombstone written before the delete, whose insert is
-the change subscribers see.
+treat both alike. A deleted document has no content to filter on, hence the
+tombstones ingestion writes before a delete (service.ingest.tombstones), whose
+insert is the change subscribers see.
 """
 
 from __future__ import annotations
@@ -22,48 +22,45 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from bson import ObjectId
 from pymongo.errors import OperationFailure, PyMongoError
 
-from schema.taxonomy import EntityType
-from service.storage.collections import COMMUNITIES, TOMBSTONES, Database
+from service.errors import ServiceError
+from service.storage.collections import Database
 
 logger = logging.getLogger("guildgraph.changes")
 
 Doc = dict[str, Any]
 
 INSERT = "insert"
+
 UPDATE = "update"
+
 REPLACE = "replace"
+
 DELETE = "delete"
 
 # A subscriber that falls this far behind loses its backlog and is told so.
 BACKLOG = 1000
+
 MAX_AWAIT_MS = 1000
+
 OPEN_TIMEOUT_S = 30.0
+
 _RETRY_MAX_S = 30.0
+
 # Resume tokens the server no longer has history for: reopen from now.
 _HISTORY_LOST = frozenset({280, 286})
+
 # Large or secret fields no subscriber needs.
 _NOT_SHIPPED = {"fullDocument.search_terms": 0, "fullDocument.hash": 0}
 
-TOMBSTONE_TTL = timedelta(days=1)
-# What a withdrawal can be filtered by (see record_withdrawals).
-TOMBSTONE_FIELDS = {
-    "sources": 1,
-    "industries": 1,
-    "countries": 1,
-    "venue.country": 1,
-    "organizers": 1,
-}
 
-
-class FeedClosed(Exception):
+class FeedClosed(ServiceError):
     """The hub was stopped (server shutdown): no more changes will come."""
 
 
@@ -250,45 +247,3 @@ class ChangeHub:
                 failures += 1
                 logger.warning("change stream failed (%s); reopening", error)
             await asyncio.sleep(min(_RETRY_MAX_S, 0.25 * 2**failures))
-
-
-async def record_withdrawals(db: Database, entity: EntityType, docs: Iterable[Doc]) -> None:
-    """Write a tombstone per community or event about to be deleted (call before deleting).
-
-    `docs` carry `_id` and `TOMBSTONE_FIELDS`. An event is filed under its organizers'
-    industries, read now: the organizers may be withdrawn in the same pass.
-    """
-    if entity not in (EntityType.COMMUNITY, EntityType.EVENT):
-        return
-    docs = list(docs)
-    if not docs:
-        return
-    now = datetime.now(UTC)
-    industries_of: dict[ObjectId, list[str]] = {}
-    if entity is EntityType.EVENT:
-        organizers = {o for doc in docs for o in doc.get("organizers") or []}
-        if organizers:
-            cursor = db[COMMUNITIES].find({"_id": {"$in": list(organizers)}}, {"industries": 1})
-            industries_of = {c["_id"]: c.get("industries") or [] async for c in cursor}
-    tombstones = []
-    for doc in docs:
-        if entity is EntityType.EVENT:
-            country = (doc.get("venue") or {}).get("country")
-            countries = [country] if country else []
-            found = [i for o in doc.get("organizers") or [] for i in industries_of.get(o, [])]
-            industries = list(dict.fromkeys(found))
-        else:
-            countries = doc.get("countries") or []
-            industries = doc.get("industries") or []
-        tombstones.append(
-            {
-                "entity": entity.value,
-                "entity_id": doc["_id"],
-                "source_ids": sorted({s["source_id"] for s in doc.get("sources") or []}),
-                "industries": industries,
-                "countries": countries,
-                "withdrawn_at": now,
-                "expires_at": now + TOMBSTONE_TTL,
-            }
-        )
-    await db[TOMBSTONES].insert_many(tombstones, ordered=False)

@@ -11,15 +11,16 @@ import asyncio
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
 from graphql import GraphQLError
 
-from schema.context import DataAccess, Principal, Role
 from schema.errors import AccessDenied, UserInputError
-from schema.live import ListingChangeFilter, ListingChangeKind, ListingEntityType, LiveChange
+from schema.inputs import ListingChangeFilter
+from schema.ports.live import LiveChange
+from schema.ports.reads import DataAccess
+from schema.principal import Principal, Role
 from schema.relay import Doc
 from service.live.changes import (
     DELETE,
@@ -31,7 +32,7 @@ from service.live.changes import (
     FeedClosed,
     Listener,
 )
-from service.read import filters
+from service.live.listing_changes import ListingSelection, listed
 from service.read.reader import GraphReader
 from service.settings import Settings
 from service.storage.collections import (
@@ -50,11 +51,10 @@ LISTING_OPERATIONS: Mapping[str, tuple[str, ...]] = {
     # Deletes carry no content to filter on: withdrawals come as tombstones.
     TOMBSTONES: (INSERT,),
 }
-RUN_OPERATIONS: Mapping[str, tuple[str, ...]] = {SYNC_RUNS: (INSERT, UPDATE, REPLACE, DELETE)}
-KEY_OPERATIONS: Mapping[str, tuple[str, ...]] = {API_KEYS: (UPDATE, REPLACE, DELETE)}
 
-# Derived from other documents and not shown by the API: a write of only these is no news.
-_INTERNAL_FIELDS = frozenset({"last_event_at"})
+RUN_OPERATIONS: Mapping[str, tuple[str, ...]] = {SYNC_RUNS: (INSERT, UPDATE, REPLACE, DELETE)}
+
+KEY_OPERATIONS: Mapping[str, tuple[str, ...]] = {API_KEYS: (UPDATE, REPLACE, DELETE)}
 
 
 @dataclass(frozen=True)
@@ -77,122 +77,6 @@ class FeedInterrupted(GraphQLError):
         super().__init__(
             "the change feed was interrupted and changes may have been missed; subscribe again",
             extensions={"code": "FEED_INTERRUPTED"},
-        )
-
-
-@dataclass(frozen=True)
-class _Listed:
-    """What a listing subscriber filters on, read once per change."""
-
-    item: LiveChange
-    sources: frozenset[str]
-    countries: frozenset[str]
-    # None for an event: its organizers' industries are read when a filter asks.
-    industries: frozenset[str] | None
-    organizers: tuple[ObjectId, ...] = ()
-
-
-def _read_listed(change: Change) -> _Listed | None:
-    doc = change.doc
-    if doc is None:  # deleted before the change was read: its tombstone follows
-        return None
-    if change.collection == TOMBSTONES:
-        item = LiveChange(
-            change=ListingChangeKind.WITHDRAWN,
-            entity=ListingEntityType(doc["entity"]),
-            entity_id=str(doc["entity_id"]),
-            at=doc["withdrawn_at"],
-            doc=None,
-        )
-        return _Listed(
-            item,
-            frozenset(doc.get("source_ids") or ()),
-            frozenset(doc.get("countries") or ()),
-            frozenset(doc.get("industries") or ()),
-        )
-    if change.operation == UPDATE and change.fields is not None:
-        if change.fields <= _INTERNAL_FIELDS:
-            return None
-    is_community = change.collection == COMMUNITIES
-    item = LiveChange(
-        change=ListingChangeKind.CREATED
-        if change.operation == INSERT
-        else ListingChangeKind.UPDATED,
-        entity=ListingEntityType.COMMUNITY if is_community else ListingEntityType.EVENT,
-        entity_id=str(doc["_id"]),
-        at=change.at,
-        doc=doc,
-    )
-    sources = frozenset(s["source_id"] for s in doc.get("sources") or ())
-    if is_community:
-        return _Listed(
-            item,
-            sources,
-            frozenset(doc.get("countries") or ()),
-            frozenset(doc.get("industries") or ()),
-        )
-    country = (doc.get("venue") or {}).get("country")
-    return _Listed(
-        item,
-        sources,
-        frozenset([country] if country else ()),
-        None,
-        tuple(doc.get("organizers") or ()),
-    )
-
-
-def listed(change: Change) -> _Listed | None:
-    """The listing change in a change event (None when there is none to report)."""
-    if "listed" not in change.memo:
-        change.memo["listed"] = _read_listed(change)
-    found: _Listed | None = change.memo["listed"]
-    return found
-
-
-def _set(values: list[Any] | None) -> frozenset[Any] | None:
-    return frozenset(values) if values else None
-
-
-@dataclass(frozen=True)
-class ListingSelection:
-    """A validated `ListingChangeFilter`; an absent or empty list matches everything."""
-
-    entities: frozenset[ListingEntityType] | None = None
-    changes: frozenset[ListingChangeKind] | None = None
-    industries: frozenset[str] | None = None
-    countries: frozenset[str] | None = None
-    sources: frozenset[str] | None = None
-
-    @classmethod
-    def of(cls, given: ListingChangeFilter | None) -> ListingSelection:
-        if given is None:
-            return cls()
-        industries = filters.industries(given.industries or [], "filter.industries")
-        countries = filters.countries(given.countries or [], "filter.countries")
-        return cls(
-            entities=_set(given.entity_types),
-            changes=_set(given.changes),
-            industries=_set(industries),
-            countries=_set(countries),
-            sources=_set(given.source_ids),
-        )
-
-    def admits(self, change: Change) -> bool:
-        """Everything that can be decided from the change itself (run by the hub)."""
-        found = listed(change)
-        if found is None:
-            return False
-        item = found.item
-        return (
-            (self.entities is None or item.entity in self.entities)
-            and (self.changes is None or item.change in self.changes)
-            and (self.sources is None or not self.sources.isdisjoint(found.sources))
-            and (self.countries is None or not self.countries.isdisjoint(found.countries))
-            and (
-                self.industries is None
-                or found.industries is None
-                or not self.industries.isdisjoint(found.industries)
-            )
         )
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from service.errors import ServiceError
 from service.storage.collections import IDEMPOTENCY, Database
 
 logger = logging.getLogger("guildgraph.idempotency")
@@ -43,11 +44,11 @@ DONE = "done"
 Response = dict[str, Any]
 
 
-class KeyReused(Exception):
+class KeyReused(ServiceError):
     """The key was first used for a request with other content."""
 
 
-class StillRunning(Exception):
+class StillRunning(ServiceError):
     """The request holding the key did not finish within the wait."""
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schema.context import Principal, Role
+from schema.enums import WithdrawOutcome
 from schema.errors import AccessDenied, UserInputError
 from schema.listing_input import ItemError, ListingDraft, ListingInput, drafts
 from schema.models import Listing, ListingOutcome
@@ -23,10 +23,9 @@ from schema.partner import (
     MAX_WITHDRAW,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
-    UpsertedItem,
-    WithdrawnItem,
-    WithdrawOutcome,
 )
+from schema.ports.partner import UpsertedItem, WithdrawnItem
+from schema.principal import Principal, Role
 from schema.taxonomy import EntityType
 from service.ingest.pipeline import ingest
 from service.ingest.withdrawal import withdraw_listings

@@ -10,8 +10,9 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from service.settings import Settings
-from service.storage.collections import Database, ensure_collections
+from service.storage.collections import Database
 from service.storage.embedded import embedded_database
+from service.storage.setup import ensure_collections
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,10 @@ from pathlib import Path
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
+from service.errors import ServiceError
 
-class EmbeddedDatabaseError(RuntimeError):
+
+class EmbeddedDatabaseError(ServiceError):
     """The embedded server did not come up; the message carries its log tail."""
 
 

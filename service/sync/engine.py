@@ -18,10 +18,8 @@ import contextlib
 import logging
 import os
 import socket
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -30,11 +28,14 @@ from connectors.framework.contract import Checkpoint, Fetcher, Rejected, Stream
 from connectors.framework.errors import ConnectorError, FatalError
 from connectors.registry import ConfigError, build_connector
 from schema.models import Listing
+from service.errors import ServiceError
 from service.ingest.memberships import link_members
-from service.ingest.pipeline import Outcome, ingest, keep_unusable
+from service.ingest.pipeline import Outcome, ingest
+from service.ingest.rejected import keep_unusable
 from service.ingest.withdrawal import withdraw_unseen
 from service.storage.collections import Database
 from service.sync.fetch_meter import MeteredFetcher
+from service.sync.progress import Progress
 from service.sync.runs import (
     Counts,
     Lease,
@@ -63,51 +64,17 @@ from service.sync.sources import (
 logger = logging.getLogger("guildgraph.sync")
 
 BATCH_SIZE = 500
-ERROR_SAMPLE = 20
+
+
 DEFAULT_LEASE_TTL = timedelta(seconds=30)
 
 
-class RunCancelled(Exception):
+class RunCancelled(ServiceError):
     """An admin asked the run to stop; it stops at the next checkpoint."""
 
 
-class Interrupted(Exception):
+class Interrupted(ServiceError):
     """This worker is shutting down; the run goes back to the queue."""
-
-
-@dataclass
-class Progress:
-    """What a watcher sees while a run goes on."""
-
-    run_id: str
-    counts: Counts = field(default_factory=Counts)
-    checkpoints: int = 0
-    pages: int = 0
-    bytes: int = 0
-    estimated_total: int | None = None
-    started: float = field(default_factory=time.monotonic)
-    errors: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def records_per_s(self) -> float:
-        elapsed = time.monotonic() - self.started
-        return self.counts.fetched / elapsed if elapsed > 0 else 0.0
-
-    def error(self, where: str, message: str) -> None:
-        if len(self.errors) < ERROR_SAMPLE:
-            self.errors.append({"where": where, "message": message[:500]})
-
-    def fields(self) -> dict[str, Any]:
-        """The run record's progress fields."""
-        return {
-            "counts": asdict(self.counts),
-            "checkpoints": self.checkpoints,
-            "errors": self.errors,
-            "progress.pages": self.pages,
-            "progress.bytes": self.bytes,
-            "progress.records_per_s": round(self.records_per_s, 1),
-            "progress.estimated_total": self.estimated_total,
-        }
 
 
 Watcher = Callable[[Progress], None]

@@ -26,6 +26,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from schema.runs import SyncMode, SyncStatus
+from service.errors import ServiceError
 from service.storage.collections import SOURCES, SYNC_RUNS, Database
 from service.sync.sources import PUSH, SourceError, durable, get_source
 
@@ -42,7 +43,7 @@ class RunActive(SourceError):
     """The source already has a queued or running run."""
 
 
-class LeaseLost(Exception):
+class LeaseLost(ServiceError):
     """Another worker holds this run now: stop without writing anything more."""
 
 

@@ -13,23 +13,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from croniter import croniter
 from pymongo.errors import DuplicateKeyError
 
 from service.storage.collections import SOURCES, Database
+from service.sync.cron import latest_due
 from service.sync.runs import Mode, RunActive, enqueue_run
 from service.sync.sources import SourceError
-
-
-def latest_due(schedule: str, now: datetime) -> datetime:
-    """The most recent due time at or before `now` (UTC)."""
-    due: datetime = croniter(schedule, now).get_prev(datetime)
-    return due
-
-
-def next_due(schedule: str, now: datetime) -> datetime:
-    due: datetime = croniter(schedule, now).get_next(datetime)
-    return due
 
 
 async def enqueue_due(db: Database, now: datetime) -> list[dict[str, Any]]:

@@ -12,14 +12,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
 from connectors.registry import ConfigError, validate_config
+from service.errors import ServiceError
 from service.storage.collections import SOURCES, Database
+from service.sync import cron
 
 
 class Family(StrEnum):
@@ -33,7 +34,7 @@ class Family(StrEnum):
 PUSH = "push"
 
 
-class SourceError(ValueError):
+class SourceError(ServiceError):
     """A source cannot be saved or found; the message says which and why."""
 
 
@@ -54,7 +55,7 @@ class SourceSpec(BaseModel):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None and not croniter.is_valid(value):
+        if value is not None and not cron.is_valid(value):
             raise ValueError(f"{value!r} is not a cron expression such as '0 3 * * *'")
         return value
 
@@ -156,14 +157,6 @@ async def start_pass(
 
 def _fenced(source_id: str, fence: int | None) -> dict[str, Any]:
     return {"_id": source_id} if fence is None else {"_id": source_id, "sync.fence": fence}
-
-
-def next_run_at(schedule: str | None, after: datetime) -> datetime | None:
-    """When `schedule` (cron, UTC; a 6th field is seconds) next falls due after `after`."""
-    if schedule is None:
-        return None
-    due: datetime = croniter(schedule, after).get_next(datetime)
-    return due
 
 
 async def update_source(

@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from websockets.asyncio.client import connect as websockets_connect
 from websockets.typing import Subprotocol
 
-from schema.context import Role
+from schema.principal import Role
 from service.auth.keys import create_key
 from service.storage.collections import COMMUNITIES, LISTINGS, SOURCES, SYNC_RUNS, Database
 from service.sync.runs import Mode, enqueue_run

@@ -11,7 +11,8 @@ from connectors.framework.contract import Rejected
 from connectors.framework.mapping import FieldMapping, to_listing
 from schema.models import ENTITY_DATA, CommunityData, Listing
 from schema.taxonomy import EntityType
-from service.ingest.pipeline import ingest, keep_unusable
+from service.ingest.pipeline import ingest
+from service.ingest.rejected import keep_unusable
 from service.storage.collections import COMMUNITIES, LISTINGS, Database
 from service.sync.runs import Mode, enqueue_run
 from tests.conftest import GraphQLClient

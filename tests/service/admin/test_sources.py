@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from schema.context import Role
 from schema.models import Listing
+from schema.principal import Role
 from schema.taxonomy import EntityType
 from service.auth.keys import create_key
-from service.ingest.pipeline import ingest, keep_unusable
+from service.ingest.pipeline import ingest
+from service.ingest.rejected import keep_unusable
 from service.storage.collections import (
     API_KEYS,
     COMMUNITIES,

@@ -16,10 +16,11 @@ import httpx
 import pytest
 from bson import ObjectId
 
-from schema.context import Role
 from schema.models import Listing
+from schema.principal import Role
 from service.auth.keys import create_key
-from service.ingest.pipeline import ingest, keep_unusable
+from service.ingest.pipeline import ingest
+from service.ingest.rejected import keep_unusable
 from service.storage.collections import LISTINGS, RATE_LIMITS, SYNC_RUNS, Database
 from service.sync.sources import SourceSpec, add_source
 from tests.conftest import TEST_KEY_SECRET, client_for, settings_for

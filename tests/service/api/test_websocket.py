@@ -22,8 +22,8 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from websockets.typing import Subprotocol
 
 import service.api.app
-from schema.context import Role
 from schema.models import Listing
+from schema.principal import Role
 from schema.relay import to_global_id
 from schema.taxonomy import EntityType
 from service.api.app import create_app

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from schema.context import Role
+from schema.principal import Role
 from service.auth.keys import (
     KeyRequestError,
     Unauthenticated,

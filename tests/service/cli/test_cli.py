@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -187,3 +188,58 @@ def test_prod_without_a_key_secret_refuses_to_start(mongo_uri: str, tmp_path: Pa
     assert result.returncode == 2
     assert "GUILDGRAPH_KEY_SECRET must be set in prod" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sources_show_masks_secrets_as_the_admin_api_does(mongo_uri: str, tmp_path: Path) -> None:
+    source = tmp_path / "platform.json"
+    source.write_text(
+        json.dumps(
+            {
+                "id": "meetups",
+                "name": "Meetups",
+                "family": "platform",
+                "kind": "graphql",
+                "config": {
+                    "url": "https://platform.example.org/graphql",
+                    "query": "query($after: String) { groups(after: $after) { nodes { id } } }",
+                    "connection_path": "groups",
+                    "mapping": {
+                        "entity": "community",
+                        "external_id": "id",
+                        "fields": {"name.ru": "id", "kind": {"value": "professional"}},
+                    },
+                    "headers": {"Authorization": "Bearer s3cret"},
+                },
+            }
+        )
+    )
+    assert _guildgraph(mongo_uri, "cli_show", "sources", "add", str(source)).returncode == 0
+
+    shown = _guildgraph(mongo_uri, "cli_show", "sources", "show", "meetups")
+    assert shown.returncode == 0, shown.stderr
+    assert "s3cret" not in shown.stdout
+    assert json.loads(shown.stdout)["config"]["headers"] == {"Authorization": "**********"}
+    listed = _guildgraph(mongo_uri, "cli_show", "sources", "list")
+    assert "meetups" in listed.stdout
+    assert "s3cret" not in listed.stdout
+
+
+def test_sources_add_names_each_problem_on_its_own_line(mongo_uri: str, tmp_path: Path) -> None:
+    bad = tmp_path / "source.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "id": "Bad Id",
+                "name": "x",
+                "family": "association",
+                "kind": "csv",
+                "config": {"url": "https://registry.example/r.csv", "mapping": {}},
+                "schedule": "every day",
+            }
+        )
+    )
+    added = _guildgraph(mongo_uri, "cli_problems", "sources", "add", str(bad))
+    assert added.returncode == 2
+    problems = [line.strip() for line in added.stderr.splitlines() if line.startswith("  ")]
+    assert any(line.startswith("id:") for line in problems), added.stderr
+    assert any(line.startswith("schedule:") for line in problems), added.stderr

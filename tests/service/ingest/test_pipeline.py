@@ -11,7 +11,8 @@ from bson import ObjectId
 from schema.models import Listing
 from schema.taxonomy import EntityType
 from service.documents.normalize import NO_EVENTS, standard_code_key
-from service.ingest.pipeline import IngestResult, Outcome, content_hash, ingest
+from service.ingest.pipeline import IngestResult, Outcome, ingest
+from service.ingest.validation import content_hash
 from service.storage.collections import COMMUNITIES, EVENTS, LISTINGS, STANDARDS, Database
 from tests.conftest import GraphQLClient
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import service.partner.service
-from schema.context import Role
+from schema.principal import Role
 from service.auth.keys import create_key
 from service.ingest.pipeline import IngestResult
 from service.storage.collections import (

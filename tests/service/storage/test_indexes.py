@@ -136,7 +136,8 @@ async def test_every_api_query_uses_an_index(
 
 
 async def test_start_up_creates_declared_indexes_and_drops_stale_ones(db: Database) -> None:
-    from service.storage.collections import INDEXES, ensure_collections
+    from service.storage.indexes import INDEXES
+    from service.storage.setup import ensure_collections
 
     await db.communities.create_index([("region", 1)], name="stale_region")
     await ensure_collections(db)

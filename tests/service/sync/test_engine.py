@@ -15,7 +15,8 @@ from bson import ObjectId
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.net.fetcher import FetchPolicy, SafeFetcher
+from connectors.net.fetcher import SafeFetcher
+from connectors.net.policy import FetchPolicy
 from service.storage.collections import COMMUNITIES, LISTINGS, SYNC_RUNS, Database
 from service.sync.engine import run_sync
 from service.sync.runs import Mode, RunActive, RunStatus

@@ -6,8 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from service.storage.collections import SOURCES, SYNC_RUNS, Database
+from service.sync.cron import latest_due, next_due
 from service.sync.runs import Mode, enqueue_run
-from service.sync.schedules import enqueue_due, latest_due, next_due
+from service.sync.schedules import enqueue_due
 from service.sync.sources import SourceSpec, add_source
 
 EVERY_MINUTE = "* * * * *"

@@ -12,9 +12,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from connectors.framework.contract import Fetcher
-from connectors.net.fetcher import FetchPolicy, SafeFetcher
+from connectors.net.fetcher import SafeFetcher
+from connectors.net.policy import FetchPolicy
 from service.storage.collections import COMMUNITIES, LISTINGS, SOURCES, SYNC_RUNS, Database
-from service.sync.engine import Progress, execute
+from service.sync.engine import execute
+from service.sync.progress import Progress
 from service.sync.runs import (
     LeaseLost,
     Mode,

@@ -1,0 +1,84 @@
+"""A GraphQL request read from a POST body or a GET query string, with its limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from service.api.http_errors import RequestError
+
+
+@dataclass(frozen=True)
+class GraphQLRequest:
+    query: str | None
+    variables: dict[str, Any] | None
+    operation_name: str | None
+
+
+def _object(value: Any, name: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise RequestError(400, f"'{name}' must be a JSON object")
+    return value
+
+
+def _string(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RequestError(400, f"'{name}' must be a string")
+    return value
+
+
+def parse_params(params: Any) -> GraphQLRequest:
+    if not isinstance(params, dict):
+        raise RequestError(400, "the request body must be a JSON object")
+    return GraphQLRequest(
+        query=_string(params.get("query"), "query"),
+        variables=_object(params.get("variables"), "variables"),
+        operation_name=_string(params.get("operationName"), "operationName"),
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, f"request body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_json_body(body: bytes) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestError(400, "request body is not valid UTF-8") from None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise RequestError(400, "request body is not valid JSON") from None
+
+
+def parse_get(request: Request) -> GraphQLRequest:
+    variables: Any = None
+    raw_variables = request.query_params.get("variables")
+    if raw_variables:
+        try:
+            variables = orjson.loads(raw_variables)
+        except orjson.JSONDecodeError:
+            raise RequestError(400, "'variables' is not valid JSON") from None
+    return GraphQLRequest(
+        query=request.query_params.get("query"),
+        variables=_object(variables, "variables"),
+        operation_name=request.query_params.get("operationName"),
+    )

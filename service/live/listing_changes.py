@@ -1,0 +1,137 @@
+"""A change-stream event on communities or events, read as a listing change and filtered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+
+from schema.enums import ListingChangeKind, ListingEntityType
+from schema.inputs import ListingChangeFilter
+from schema.ports.live import LiveChange
+from service.live.changes import INSERT, UPDATE, Change
+from service.read import filters
+from service.storage.collections import (
+    COMMUNITIES,
+    TOMBSTONES,
+)
+
+# Derived from other documents and not shown by the API: a write of only these is no news.
+_INTERNAL_FIELDS = frozenset({"last_event_at"})
+
+
+@dataclass(frozen=True)
+class ListedChange:
+    """What a listing subscriber filters on, read once per change."""
+
+    item: LiveChange
+    sources: frozenset[str]
+    countries: frozenset[str]
+    # None for an event: its organizers' industries are read when a filter asks.
+    industries: frozenset[str] | None
+    organizers: tuple[ObjectId, ...] = ()
+
+
+def _read_listed(change: Change) -> ListedChange | None:
+    doc = change.doc
+    if doc is None:  # deleted before the change was read: its tombstone follows
+        return None
+    if change.collection == TOMBSTONES:
+        item = LiveChange(
+            change=ListingChangeKind.WITHDRAWN,
+            entity=ListingEntityType(doc["entity"]),
+            entity_id=str(doc["entity_id"]),
+            at=doc["withdrawn_at"],
+            doc=None,
+        )
+        return ListedChange(
+            item,
+            frozenset(doc.get("source_ids") or ()),
+            frozenset(doc.get("countries") or ()),
+            frozenset(doc.get("industries") or ()),
+        )
+    if change.operation == UPDATE and change.fields is not None:
+        if change.fields <= _INTERNAL_FIELDS:
+            return None
+    is_community = change.collection == COMMUNITIES
+    item = LiveChange(
+        change=ListingChangeKind.CREATED
+        if change.operation == INSERT
+        else ListingChangeKind.UPDATED,
+        entity=ListingEntityType.COMMUNITY if is_community else ListingEntityType.EVENT,
+        entity_id=str(doc["_id"]),
+        at=change.at,
+        doc=doc,
+    )
+    sources = frozenset(s["source_id"] for s in doc.get("sources") or ())
+    if is_community:
+        return ListedChange(
+            item,
+            sources,
+            frozenset(doc.get("countries") or ()),
+            frozenset(doc.get("industries") or ()),
+        )
+    country = (doc.get("venue") or {}).get("country")
+    return ListedChange(
+        item,
+        sources,
+        frozenset([country] if country else ()),
+        None,
+        tuple(doc.get("organizers") or ()),
+    )
+
+
+def listed(change: Change) -> ListedChange | None:
+    """The listing change in a change event (None when there is none to report)."""
+    if "listed" not in change.memo:
+        change.memo["listed"] = _read_listed(change)
+    found: ListedChange | None = change.memo["listed"]
+    return found
+
+
+def _set(values: list[Any] | None) -> frozenset[Any] | None:
+    return frozenset(values) if values else None
+
+
+@dataclass(frozen=True)
+class ListingSelection:
+    """A validated `ListingChangeFilter`; an absent or empty list matches everything."""
+
+    entities: frozenset[ListingEntityType] | None = None
+    changes: frozenset[ListingChangeKind] | None = None
+    industries: frozenset[str] | None = None
+    countries: frozenset[str] | None = None
+    sources: frozenset[str] | None = None
+
+    @classmethod
+    def of(cls, given: ListingChangeFilter | None) -> ListingSelection:
+        if given is None:
+            return cls()
+        industries = filters.industries(given.industries or [], "filter.industries")
+        countries = filters.countries(given.countries or [], "filter.countries")
+        return cls(
+            entities=_set(given.entity_types),
+            changes=_set(given.changes),
+            industries=_set(industries),
+            countries=_set(countries),
+            sources=_set(given.source_ids),
+        )
+
+    def admits(self, change: Change) -> bool:
+        """Everything that can be decided from the change itself (run by the hub)."""
+        found = listed(change)
+        if found is None:
+            return False
+        item = found.item
+        return (
+            (self.entities is None or item.entity in self.entities)
+            and (self.changes is None or item.change in self.changes)
+            and (self.sources is None or not self.sources.isdisjoint(found.sources))
+            and (self.countries is None or not self.countries.isdisjoint(found.countries))
+            and (
+                self.industries is None
+                or found.industries is None
+                or not self.industries.isdisjoint(found.industries)
+            )
+        )
