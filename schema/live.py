@@ -14,6 +14,7 @@ from typing import Annotated
 
 import strawberry
 
+from schema.admin.runs import SyncRun
 from schema.community import Community
 from schema.context import Info
 from schema.enums import ListingChangeKind, ListingEntityType
@@ -21,7 +22,6 @@ from schema.event import Event
 from schema.inputs import ListingChangeFilter
 from schema.ports.live import LiveChange
 from schema.relay import Doc, to_global_id
-from schema.runs import SyncRun
 
 ListingEntity = Annotated[
     Community | Event,

@@ -22,7 +22,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from schema.admin import AdminMutation, AdminQuery
+from schema.admin.root import AdminMutation, AdminQuery
 from schema.community import CommunityQuery
 from schema.event import EventQuery
 from schema.facets import FacetQuery

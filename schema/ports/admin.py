@@ -1,8 +1,8 @@
 """The admin port: `AdminOps`, everything an admin key may do, and `KindInfo`.
 
 What it takes and returns besides documents lives in modules without `Info`:
-inputs in `schema.inputs`, problems in `schema.admin_problems`, reports in
-`schema.admin_reports`, runs in `schema.runs`.
+inputs in `schema.inputs`, problems in `schema.admin.problems`, reports in
+`schema.admin.reports`, runs in `schema.admin.runs`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from schema.admin_problems import (
+from schema.admin.problems import (
     ApiKeyNotFound,
     InvalidAdminInput,
     SourceHasListings,
@@ -18,11 +18,11 @@ from schema.admin_problems import (
     SourceNotSyncable,
     SyncRunNotFound,
 )
-from schema.admin_reports import ReprocessReport, SourceDeleted
+from schema.admin.reports import ReprocessReport, SourceDeleted
+from schema.admin.runs import RunSelection, SyncMode, SyncRunActive
 from schema.enums import ApiKeyRole
 from schema.inputs import SourceInput, SourceUpdate
 from schema.relay import Doc, Page
-from schema.runs import RunSelection, SyncMode, SyncRunActive
 
 
 @dataclass(frozen=True)

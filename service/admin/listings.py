@@ -33,9 +33,9 @@ from pydantic import ValidationError
 from connectors.framework.contract import Rejected
 from connectors.framework.mapping import FieldMapping, to_listing
 from connectors.registry import ConfigError, validate_config
-from schema.admin_reports import ReprocessReport
+from schema.admin.rejected import UNMAPPED_PATH
+from schema.admin.reports import ReprocessReport
 from schema.models import Listing
-from schema.rejected import UNMAPPED_PATH
 from schema.relay import Doc, Page, PageRequest
 from schema.taxonomy import EntityType
 from service.ingest.pipeline import Outcome, ingest

@@ -15,10 +15,10 @@ from typing import Any
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from schema.admin_problems import SourceNotFound, SourceNotSyncable, SyncRunNotFound
+from schema.admin.problems import SourceNotFound, SourceNotSyncable, SyncRunNotFound
+from schema.admin.runs import RunSelection, SyncMode, SyncRun, SyncRunActive
 from schema.errors import UserInputError
 from schema.relay import Doc, Page, PageRequest
-from schema.runs import RunSelection, SyncMode, SyncRun, SyncRunActive
 from service.storage.collections import SOURCES, SYNC_RUNS, Database
 from service.storage.keyset import Ordering, SortKey
 from service.sync.runs import Mode, RunActive, active_run, enqueue_run, get_run, request_cancel

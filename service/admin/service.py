@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from strawberry.dataloader import DataLoader
 
-from schema.admin_problems import (
+from schema.admin.problems import (
     AdminInputProblem,
     ApiKeyNotFound,
     InvalidAdminInput,
@@ -22,14 +22,14 @@ from schema.admin_problems import (
     SourceNotSyncable,
     SyncRunNotFound,
 )
-from schema.admin_reports import ReprocessReport, SourceDeleted
+from schema.admin.reports import ReprocessReport, SourceDeleted
+from schema.admin.runs import RunSelection, SyncMode, SyncRunActive
 from schema.enums import ApiKeyRole
 from schema.errors import AccessDenied
 from schema.inputs import SourceInput, SourceUpdate
 from schema.ports.admin import KindInfo
 from schema.principal import Principal, Role
 from schema.relay import Doc, Page, PageRequest
-from schema.runs import RunSelection, SyncMode, SyncRunActive
 from service.admin import listings as admin_listings
 from service.admin import runs as admin_runs
 from service.admin import sources as admin_sources

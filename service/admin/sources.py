@@ -25,17 +25,17 @@ from pydantic import SecretStr, ValidationError
 from strawberry import UNSET
 
 from connectors.registry import KINDS
-from schema.admin_problems import (
+from schema.admin.problems import (
     AdminInputProblem,
     InvalidAdminInput,
     SourceHasListings,
     SourceNotFound,
 )
-from schema.admin_reports import SourceDeleted
+from schema.admin.reports import SourceDeleted
+from schema.admin.runs import SyncRunActive
 from schema.inputs import SourceInput, SourceUpdate
 from schema.ports.admin import KindInfo
 from schema.relay import Doc
-from schema.runs import SyncRunActive
 from service.admin.runs import run_active
 from service.ingest.withdrawal import withdraw_unseen
 from service.storage.collections import API_KEYS, LISTINGS, SOURCES, Database

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from rich.console import Console
 
-from schema.admin_problems import InvalidAdminInput
+from schema.admin.problems import InvalidAdminInput
 from schema.principal import Principal, Role
 from service.admin.service import AdminService
 from service.settings import Settings

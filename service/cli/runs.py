@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from schema.runs import RunSelection
+from schema.admin.runs import RunSelection
 from service.cli.operator import admin_port
 from service.settings import Settings
 

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from schema.admin_problems import InvalidAdminInput
+from schema.admin.problems import InvalidAdminInput
 from schema.enums import SourceFamily
 from schema.inputs import SourceInput
 from service.cli.operator import admin_port, errors, print_problems

@@ -123,7 +123,7 @@ VALIDATORS: dict[str, dict[str, Any]] = {
                 ]
             },
             "mode": {"enum": ["incremental", "full"]},
-            # Each one is a value of schema.runs.SyncTrigger.
+            # Each one is a value of schema.admin.runs.SyncTrigger.
             "trigger": {"enum": ["cli", "api", "schedule", "demo", "bench"]},
         },
     },

@@ -25,12 +25,12 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from schema.runs import SyncMode, SyncStatus
+from schema.admin.runs import SyncMode, SyncStatus
 from service.errors import ServiceError
 from service.storage.collections import SOURCES, SYNC_RUNS, Database
 from service.sync.sources import PUSH, SourceError, durable, get_source
 
-# The run vocabulary is the API's (schema.runs), so the two cannot drift apart.
+# The run vocabulary is the API's (schema.admin.runs), so the two cannot drift apart.
 RunStatus = SyncStatus
 Mode = SyncMode
 

@@ -16,17 +16,17 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.admin_problems import (
+from schema.admin.problems import (
     InvalidAdminInput,
     SourceHasListings,
     SourceNotFound,
 )
-from schema.admin_reports import SourceDeleted
+from schema.admin.reports import SourceDeleted
+from schema.admin.runs import SyncRun, SyncRunActive
 from schema.context import Info
 from schema.enums import SourceFamily
 from schema.inputs import PRIORITY, SourceInput, SourceUpdate
 from schema.relay import Doc
-from schema.runs import SyncRun, SyncRunActive
 
 
 @strawberry.type(description="A registered source: a connector and its schedule, or a partner")

@@ -10,13 +10,13 @@ import orjson
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.admin_problems import SourceNotFound
-from schema.admin_reports import ReprocessReport
+from schema.admin.problems import SourceNotFound
+from schema.admin.reports import ReprocessReport
+from schema.admin.runs import SyncRunActive
 from schema.common import wants_total
 from schema.context import Info
 from schema.enums import EntityType
 from schema.relay import Connection, Doc
-from schema.runs import SyncRunActive
 
 # The path `service.ingest.pipeline.keep_unusable` gives a record no listing could be made of.
 UNMAPPED_PATH = "record"

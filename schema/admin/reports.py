@@ -1,5 +1,5 @@
 """What an admin mutation did, when it returns more than a document: union members
-the admin port returns beside the problems of `schema.admin_problems`."""
+the admin port returns beside the problems of `schema.admin.problems`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Sync control (admin): the run history query and the trigger/cancel mutations.
 
-The run types are in `schema.runs` (the admin port returns them).
+The run types are in `schema.admin.runs` (the admin port returns them).
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from typing import Annotated
 
 import strawberry
 
-from schema.admin_problems import SourceNotFound, SourceNotSyncable, SyncRunNotFound
+from schema.admin.problems import SourceNotFound, SourceNotSyncable, SyncRunNotFound
+from schema.admin.runs import RunSelection, SyncMode, SyncRun, SyncRunActive, SyncRunFilter
 from schema.common import wants_total
 from schema.context import Info
 from schema.relay import Connection
-from schema.runs import RunSelection, SyncMode, SyncRun, SyncRunActive, SyncRunFilter
 
 TriggerSyncResult = Annotated[
     SyncRun | SourceNotFound | SourceNotSyncable | SyncRunActive,

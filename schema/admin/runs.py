@@ -3,7 +3,7 @@
 
 The admin port takes and returns these, so this module declares no resolvers (it
 imports no `Info`); the run history query and the trigger/cancel mutations are in
-`schema.sync`. Runs are not `Node`s: `node(id)` is public, runs are for admins only.
+`schema.admin.sync`. Runs are not `Node`s: `node(id)` is public, runs are for admins only.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import strawberry
 
-from schema.admin_problems import AdminProblem
+from schema.admin.problems import AdminProblem
 from schema.relay import Doc
 
 

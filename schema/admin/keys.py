@@ -7,7 +7,7 @@ from typing import Annotated
 
 import strawberry
 
-from schema.admin_problems import ApiKeyNotFound, InvalidAdminInput
+from schema.admin.problems import ApiKeyNotFound, InvalidAdminInput
 from schema.context import Info
 from schema.enums import ApiKeyRole
 from schema.relay import Doc
