@@ -67,6 +67,6 @@ def validate_config(kind: str, config: Mapping[str, Any]) -> BaseModel:
 
 
 def build_connector(
-    kind: str, config: Mapping[str, Any], fetcher: Fetcher, source_id: str
+    kind: str, source_id: str, config: Mapping[str, Any], fetcher: Fetcher
 ) -> Connector:
     return KINDS[kind].connector(source_id, validate_config(kind, config), fetcher)

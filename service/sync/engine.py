@@ -259,7 +259,7 @@ async def _work(db: Database, job: _Run, mode: Mode) -> None:
         raise SourceError(f"source {job.source_id!r} is a partner source: nothing to fetch")
     epoch = await _begin(db, source, mode, job.lease.fence)
     source = await get_source(db, job.source_id)
-    connector = build_connector(source["kind"], source["config"], job.meter, job.source_id)
+    connector = build_connector(source["kind"], job.source_id, source["config"], job.meter)
     for stream in connector.streams():
         stored = source["sync"]["streams"].get(stream.name) or {}
         await job.stream(stream, stored.get("state"), epoch)
