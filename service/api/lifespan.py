@@ -1,0 +1,102 @@
+"""What an API process holds from start to stop: the database, startup work, the worker,
+and the orderly shutdown that the stop signal begins."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from service.api.metrics import Metrics
+from service.api.websocket import WebSocketGraphQL
+from service.settings import Settings
+from service.storage.client import Storage, open_storage
+from service.storage.collections import Database
+from service.sync.fetch_policy import fetcher_factory
+from service.sync.worker import Worker, WorkerHandle
+
+logger = logging.getLogger("guildgraph")
+
+StartupHook = Callable[[Database], Awaitable[None]]
+
+
+class AppLifespan:
+    """Opens the database and starts the worker; stops both within the shutdown bound."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        *,
+        on_startup: Sequence[StartupHook],
+        extra_file_roots: Sequence[Path],
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.worker_handle = WorkerHandle()
+        self._on_startup = on_startup
+        self._extra_file_roots = extra_file_roots
+        self._storage: Storage | None = None
+        self._worker: Worker | None = None
+        self._websocket: WebSocketGraphQL | None = None
+        self.draining = False
+        self._deadline = 0.0
+
+    def database(self) -> Database:
+        if self._storage is None:
+            raise RuntimeError("the database is not open (outside the app lifespan)")
+        return self._storage.db
+
+    def serve_websockets(self, websocket: WebSocketGraphQL) -> None:
+        """The WebSocket endpoint whose connections are closed at shutdown."""
+        self._websocket = websocket
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, app: Starlette) -> AsyncIterator[None]:
+        settings = self.settings
+        async with open_storage(settings, event_listeners=[self.metrics]) as opened:
+            self._storage = opened
+            for hook in self._on_startup:
+                await hook(opened.db)
+            if settings.worker_enabled:
+                self._worker = Worker(
+                    opened.db,
+                    fetcher_factory(settings, self._extra_file_roots),
+                    handle=self.worker_handle,
+                    poll_s=settings.worker_poll_s,
+                    lease_ttl=timedelta(seconds=settings.lease_ttl_s),
+                )
+                self._worker.start()
+            app.state.begin_shutdown = self.begin_shutdown
+            logger.info("guildgraph ready on database %r", settings.database)
+            try:
+                yield
+            finally:
+                await self._stop()
+                self._storage = None
+
+    def begin_shutdown(self) -> None:
+        """At the stop signal: report not ready, and let the worker take no new run."""
+        if not self.draining:
+            self._deadline = time.monotonic() + self.settings.shutdown_timeout_s
+        self.draining = True
+        if self._worker is not None:
+            self._worker.stopping.set()
+            self._worker.handle.notify()
+
+    async def _stop(self) -> None:
+        self.begin_shutdown()
+        # One bound from the stop signal on: draining requests used part of it.
+        left = max(0.5, self._deadline - time.monotonic())
+        stopping: list[Awaitable[None]] = []
+        if self._websocket is not None:
+            stopping.append(self._websocket.close_all())
+        if self._worker is not None:
+            stopping.append(self._worker.stop(left))
+        await asyncio.gather(*stopping)
