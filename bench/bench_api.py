@@ -36,7 +36,7 @@ from dataset import Sizes, anchor_day, counts, generate, load
 
 from service.storage.client import mongo_client
 from service.storage.collections import COMMUNITIES, Database
-from service.storage.embedded import EmbeddedDatabase, free_port
+from service.storage.embedded import EmbeddedDatabase, die_with_parent, free_port
 from service.storage.setup import ensure_collections
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -171,8 +171,14 @@ def start_server(
     command = [str(Path(sys.executable).parent / "guildgraph"), "serve", "--port", str(port)]
     with log_path.open("ab") as log:
         # Own session: a Ctrl-C reaches only us, and we stop the server before the DB.
+        # It gets SIGTERM when this process dies, as the database does.
         return subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
 
 
@@ -369,10 +375,11 @@ async def run_benchmarks(
 
 async def main(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
-    database = EmbeddedDatabase(args.out / "db")
+    # Its own server on its files: another run's live server is an error, not shared.
+    database = EmbeddedDatabase(args.out / "db", reuse=False)
     await database.start(READY_TIMEOUT_S)
     try:
-        mongo = mongo_client(database.uri)
+        mongo = mongo_client(database.uri, embedded=True)
         try:
             db = mongo[args.database]
             await prepare_dataset(db, args, Sizes())

@@ -11,6 +11,12 @@ memory follows the file size. Per input it ends with one line:
 
     bench-ingest <name>: records_per_s=.. raw_upsert_per_s=.. ratio=.. peak_rss_mib=..
 
+and then one line with what durability costs: the same raw bulk upserts against
+this server (--sync-on-commit, journaled writes: what the service runs) and against
+a second one without either:
+
+    bench-ingest durability: raw_upsert_per_s_durable=.. raw_upsert_per_s_fast=.. ratio=..
+
 Peak RSS is the sync process's own high-water mark (VmHWM); the database server is
 a process of its own and is not counted.
 """
@@ -25,7 +31,6 @@ import http.server
 import json
 import os
 import resource
-import shutil
 import sys
 import threading
 import time
@@ -64,14 +69,14 @@ from service.ingest import (
 from service.storage import bulk
 from service.storage.client import mongo_client
 from service.storage.collections import COMMUNITIES, EVENTS, Database
-from service.storage.embedded import EmbeddedDatabase
+from service.storage.embedded import EmbeddedDatabase, die_with_parent
 from service.storage.indexes import INDEXES
 from service.storage.setup import ensure_collections
 from service.storage.validators import VALIDATORS
 from service.sync import engine as sync
 from service.sync.engine import run_sync
 from service.sync.runs import Mode
-from service.sync.sources import SourceSpec, add_source, durable
+from service.sync.sources import SourceSpec, add_source
 
 SCRIPT = Path(__file__).resolve()
 BENCH_DIR = SCRIPT.parent
@@ -309,7 +314,7 @@ async def child_sync(args: argparse.Namespace) -> SyncResult:
     policy = FetchPolicy(
         allowed_networks=["127.0.0.1/32"], per_host_rate=None, max_body_bytes=args.body_cap
     )
-    client = mongo_client(args.uri)
+    client = mongo_client(args.uri, embedded=True)
     try:
         db = client[args.database]
         await db.command("ping")  # connected before the clock starts
@@ -358,7 +363,9 @@ async def sync_in_child(
         "--body-cap",
         str(body_cap),
     ]
-    process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, preexec_fn=die_with_parent()
+    )
     stdout, _ = await process.communicate()
     lines = [line for line in stdout.decode().splitlines() if line.startswith(RESULT_PREFIX)]
     if process.returncode != 0 or not lines:
@@ -479,15 +486,19 @@ async def stored_copies(db: Database, model: str, count: int) -> AsyncIterator[l
         copy += 1
 
 
-async def raw_upserts(db: Database, model: str, count: int) -> RawResult:
+async def raw_upserts(
+    db: Database, model: str, count: int, target_db: Database | None = None
+) -> RawResult:
     """Upsert `count` documents shaped like `model`'s stored ones, RAW_BATCH per bulk_write.
 
-    The documents are copies of what ingestion stored (every field, array and index
-    entry the same), re-keyed so the unique indexes take them. Only bulk_write is
-    timed, with the write concern the sync engine uses (journaled, service.sync.sources.durable).
+    The documents are copies of what ingestion stored in `db` (every field, array and
+    index entry the same), re-keyed so the unique indexes take them, written to a
+    scratch collection of `target_db` (default: `db`). Only bulk_write is timed, with
+    the target client's write concern (the service's: journaled, see mongo_client).
     """
-    name = await scratch_collection(db, model)
-    target = durable(db)[name]
+    target_db = db if target_db is None else target_db
+    name = await scratch_collection(target_db, model)
+    target = target_db[name]
     seconds, written = 0.0, 0
     async for batch in stored_copies(db, model, count):
         operations = [
@@ -498,7 +509,7 @@ async def raw_upserts(db: Database, model: str, count: int) -> RawResult:
         seconds += time.perf_counter() - started
         assert result.upserted_count == len(operations), result.bulk_api_result
         written += len(operations)
-    await db.drop_collection(name)
+    await target_db.drop_collection(name)
     return RawResult(written, seconds)
 
 
@@ -515,7 +526,7 @@ async def sync_all(
     database: EmbeddedDatabase, db_name: str, files: Files, db_pid: int
 ) -> dict[str, SyncResult]:
     """Register both sources in a fresh `db_name` and sync each in its own child."""
-    client = mongo_client(database.uri)
+    client = mongo_client(database.uri, embedded=True)
     try:
         db = client[db_name]
         await client.drop_database(db_name)
@@ -539,7 +550,7 @@ async def sync_all(
 
 
 async def raw_all(uri: str, db_name: str, sizes: dict[str, int]) -> dict[str, RawResult]:
-    client = mongo_client(uri)
+    client = mongo_client(uri, embedded=True)
     try:
         db = client[db_name]
         results = {}
@@ -555,8 +566,42 @@ async def raw_all(uri: str, db_name: str, sizes: dict[str, int]) -> dict[str, Ra
     return results
 
 
+async def raw_without_durability(
+    uri: str, db_name: str, sizes: dict[str, int], out: Path
+) -> dict[str, RawResult]:
+    """The same raw upserts against a second server without --sync-on-commit, written
+    w=1 without journaling: what durability costs is the difference."""
+    fast = EmbeddedDatabase(out / "db-fast", sync_on_commit=False, fresh=True)
+    await fast.start(READY_TIMEOUT_S)
+    source = mongo_client(uri, embedded=True)
+    target = mongo_client(fast.uri, embedded=True, journal=False)
+    try:
+        results = {}
+        for item in INPUTS:
+            results[item.name] = result = await raw_upserts(
+                source[db_name], item.collection, sizes[item.name], target[db_name]
+            )
+            print(
+                f"  raw {item.collection}, not durable: {result.documents} upserts in "
+                f"{result.seconds:.1f}s ({result.per_s:.1f}/s)",
+                flush=True,
+            )
+    finally:
+        await target.close()
+        await source.close()
+        fast.stop()
+    return results
+
+
+def combined(results: dict[str, RawResult]) -> RawResult:
+    """All inputs' raw upserts as one: documents over seconds."""
+    return RawResult(
+        sum(r.documents for r in results.values()), sum(r.seconds for r in results.values())
+    )
+
+
 async def server_pid(uri: str) -> int:
-    client = mongo_client(uri)
+    client = mongo_client(uri, embedded=True)
     try:
         status = await client.admin.command("serverStatus")
         return int(status.get("pid", 0))
@@ -657,12 +702,21 @@ def missed_targets(
     return missed
 
 
-async def measure(
-    args: argparse.Namespace, full_files: Files, small_files: Files
-) -> tuple[dict[str, SyncResult], dict[str, RawResult], dict[str, SyncResult]]:
-    """Full syncs, the raw upserts and the small syncs, all on one fresh database server."""
-    shutil.rmtree(args.out / "db", ignore_errors=True)
-    database = EmbeddedDatabase(args.out / "db")
+@dataclass(frozen=True)
+class Measured:
+    full: dict[str, SyncResult]
+    raw: dict[str, RawResult]
+    small: dict[str, SyncResult]
+    # The same raw upserts on a server without --sync-on-commit, not journaled.
+    raw_fast: dict[str, RawResult]
+
+
+async def measure(args: argparse.Namespace, full_files: Files, small_files: Files) -> Measured:
+    """Full syncs, the raw upserts and the small syncs, all on one fresh database server
+    (fsync on every commit, journaled writes: as the service runs it); then the raw
+    upserts again on a second server without either."""
+    # Fresh: its files are emptied once it holds their lock (never under a running server).
+    database = EmbeddedDatabase(args.out / "db", fresh=True)
     await database.start(READY_TIMEOUT_S)
     try:
         db_pid = await server_pid(database.uri)
@@ -675,16 +729,19 @@ async def measure(
         small_db = f"{args.database}_small"
         print(f"memory check, smaller files into {small_db}:", flush=True)
         small = await sync_all(database, small_db, small_files, db_pid)
+        print("raw bulk upserts without durability, a second server:", flush=True)
+        raw_fast = await raw_without_durability(database.uri, args.database, sizes, args.out)
     finally:
         database.stop()
-    return full, raw, small
+    return Measured(full, raw, small, raw_fast)
 
 
 async def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     full_files = prepare_files(args, args.out / "full", args.rows, args.events)
     small_files = prepare_files(args, args.out / "small", args.small_rows, args.small_events)
-    full, raw, small = await measure(args, full_files, small_files)
+    measured = await measure(args, full_files, small_files)
+    full, raw, small = measured.full, measured.raw, measured.small
 
     full_sizes = {CSV_INPUT.name: args.rows, ICS_INPUT.name: args.events}
     small_sizes = {CSV_INPUT.name: args.small_rows, ICS_INPUT.name: args.small_events}
@@ -716,6 +773,12 @@ async def main(args: argparse.Namespace) -> int:
             f"raw_upsert_per_s={baseline.per_s:.1f} ratio={ratio(result, baseline):.2f} "
             f"peak_rss_mib={result.peak_rss_mib:.1f}"
         )
+    durable, fast = combined(raw), combined(measured.raw_fast)
+    print(
+        f"bench-ingest durability: raw_upsert_per_s_durable={durable.per_s:.1f} "
+        f"raw_upsert_per_s_fast={fast.per_s:.1f} "
+        f"ratio={durable.per_s / fast.per_s if fast.per_s else 0.0:.2f}"
+    )
     return 1 if found or missed else 0
 
 

@@ -9,8 +9,8 @@ import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from schema.context import Info
+from schema.documents import GeoJSONPoint, LocalizedDoc, ProvenanceEntry, TitledContent
 from schema.enums import ChannelType, Lang
-from schema.relay import Doc
 
 
 @strawberry.interface(description="An object with a global id (Relay)")
@@ -24,18 +24,18 @@ class LocalizedString:
     en: str | None
 
     @classmethod
-    def from_doc(cls, value: dict[str, Any] | None) -> LocalizedString | None:
+    def from_doc(cls, value: LocalizedDoc | None) -> LocalizedString | None:
         if not value:
             return None
         return cls(ru=value.get("ru"), en=value.get("en"))
 
 
-def pick_language(value: dict[str, Any] | None, lang: Lang) -> str | None:
+def pick_language(value: LocalizedDoc | None, lang: Lang) -> str | None:
     """The text in `lang`, falling back to the other language."""
     if not value:
         return None
-    other = Lang.EN if lang is Lang.RU else Lang.RU
-    text = value.get(lang.value) or value.get(other.value)
+    ru, en = value.get("ru"), value.get("en")
+    text = (ru or en) if lang is Lang.RU else (en or ru)
     return str(text) if text else None
 
 
@@ -47,7 +47,7 @@ def resolve_lang(requested: Lang | None, default: Lang) -> Lang:
 class Titled:
     """The localized title and description fields shared by Event and Standard."""
 
-    doc: strawberry.Private[Doc]
+    doc: strawberry.Private[TitledContent]
 
     @strawberry.field(description="Title in `lang` (default: Accept-Language), else the other")
     def title(self, info: Info, lang: Lang | None = None) -> str:
@@ -73,7 +73,7 @@ class GeoPoint:
     lon: float
 
     @classmethod
-    def from_doc(cls, value: dict[str, Any] | None) -> GeoPoint | None:
+    def from_doc(cls, value: GeoJSONPoint | None) -> GeoPoint | None:
         # Stored as GeoJSON so a 2dsphere index can serve radius queries.
         if not value or "coordinates" not in value:
             return None
@@ -102,7 +102,7 @@ class SourceRef:
     fetched_at: datetime
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> SourceRef:
+    def from_doc(cls, doc: ProvenanceEntry) -> SourceRef:
         return cls(
             source_id=doc["source_id"],
             external_id=doc["external_id"],

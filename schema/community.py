@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from bson import ObjectId
 
 from schema.common import (
     Channel,
@@ -19,6 +20,7 @@ from schema.common import (
     wants_total,
 )
 from schema.context import Info
+from schema.documents import CommunityView
 from schema.enums import (
     ChannelType,
     CommunityKind,
@@ -33,7 +35,7 @@ from schema.enums import (
 )
 from schema.errors import UserInputError
 from schema.inputs import CommunityEventFilter, CommunityFilter
-from schema.relay import Connection, Doc, PageRequest, expect_global_id, to_global_id
+from schema.relay import Connection, PageRequest, expect_global_id, to_global_id
 
 if TYPE_CHECKING:
     from schema.event import Event
@@ -67,10 +69,10 @@ class Community(Node):
     sources: list[SourceRef]
     created_at: datetime
     updated_at: datetime
-    doc: strawberry.Private[Doc]
+    doc: strawberry.Private[CommunityView]
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Community:
+    def from_doc(cls, doc: CommunityView) -> Community:
         return cls(
             id=strawberry.ID(to_global_id("Community", str(doc["_id"]))),
             slug=doc["slug"],
@@ -179,7 +181,7 @@ class Community(Node):
         return Connection.from_page(page, Standard.from_doc)
 
 
-async def _communities(info: Info, ids: list[Any]) -> list[Community]:
+async def _communities(info: Info, ids: list[ObjectId]) -> list[Community]:
     docs = await info.context.data.communities_by_ids([str(i) for i in ids])
     return [Community.from_doc(doc) for doc in docs if doc is not None]
 

@@ -15,9 +15,10 @@ from schema.common import (
     wants_total,
 )
 from schema.context import Info
+from schema.documents import EventView
 from schema.enums import AttendanceMode, EventFormat, EventSort, EventStatus
 from schema.inputs import EventFilter
-from schema.relay import Connection, Doc, PageRequest, expect_global_id, to_global_id
+from schema.relay import Connection, PageRequest, expect_global_id, to_global_id
 
 if TYPE_CHECKING:
     from schema.community import Community
@@ -61,10 +62,10 @@ class Event(Node, Titled):
     sources: list[SourceRef]
     created_at: datetime
     updated_at: datetime
-    doc: strawberry.Private[Doc]
+    doc: strawberry.Private[EventView]
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Event:
+    def from_doc(cls, doc: EventView) -> Event:
         venue = doc.get("venue")
         price = doc.get("price")
         return cls(

@@ -17,11 +17,12 @@ import strawberry
 from schema.admin.runs import SyncRun
 from schema.community import Community
 from schema.context import Info
+from schema.documents import RunDoc
 from schema.enums import ListingChangeKind, ListingEntityType
 from schema.event import Event
 from schema.inputs import ListingChangeFilter
 from schema.ports.live import LiveChange
-from schema.relay import Doc, to_global_id
+from schema.relay import to_global_id
 
 ListingEntity = Annotated[
     Community | Event,
@@ -42,9 +43,10 @@ class ListingChange:
     @classmethod
     def of(cls, item: LiveChange) -> ListingChange:
         entity: Community | Event | None = None
-        if item.doc is not None:
-            convert = Community if item.entity is ListingEntityType.COMMUNITY else Event
-            entity = convert.from_doc(item.doc)
+        if item.community is not None:
+            entity = Community.from_doc(item.community)
+        elif item.event is not None:
+            entity = Event.from_doc(item.event)
         type_name = "Community" if item.entity is ListingEntityType.COMMUNITY else "Event"
         return cls(
             change=item.change,
@@ -74,7 +76,7 @@ async def _listing_changes(
 
 
 async def _run_progress(
-    info: Info, feed: AsyncGenerator[Doc, None]
+    info: Info, feed: AsyncGenerator[RunDoc, None]
 ) -> AsyncGenerator[SyncRun, None]:
     async with contextlib.aclosing(feed):
         async for doc in feed:

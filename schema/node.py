@@ -28,14 +28,14 @@ class NodeQuery:
         type_name, raw_id = from_global_id(id)
         data = info.context.data
         if type_name == "Community":
-            doc = await data.community(raw_id)
-            return Community.from_doc(doc) if doc else None
+            community = await data.community(raw_id)
+            return Community.from_doc(community) if community else None
         if type_name == "Event":
-            doc = await data.event(raw_id)
-            return Event.from_doc(doc) if doc else None
+            event = await data.event(raw_id)
+            return Event.from_doc(event) if event else None
         if type_name == "Standard":
-            doc = await data.standard(raw_id)
-            return Standard.from_doc(doc) if doc else None
+            standard = await data.standard(raw_id)
+            return Standard.from_doc(standard) if standard else None
         raise UserInputError(f"'id' names an unknown type {type_name!r}", argument="id")
 
     @strawberry.field(description="The industry vocabulary used by `industries` filters")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -17,7 +17,8 @@ MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 
 T = TypeVar("T")
-Doc = dict[str, Any]
+# A stored document (a `schema.documents` type) or a row: what a page holds.
+D = TypeVar("D", bound=Mapping[str, Any])
 
 
 def to_global_id(type_name: str, raw_id: str) -> str:
@@ -98,10 +99,10 @@ class PageRequest:
 
 
 @dataclass
-class Page:
+class Page(Generic[D]):
     """What a store returns for one page: documents in order plus their cursors."""
 
-    docs: list[Doc]
+    docs: list[D]
     cursors: list[str]
     has_next: bool = False
     has_previous: bool = False
@@ -134,7 +135,7 @@ class Connection(Generic[T]):
         return self.count or 0
 
     @classmethod
-    def from_page(cls, page: Page, convert: Callable[[Doc], T]) -> Connection[T]:
+    def from_page(cls, page: Page[D], convert: Callable[[D], T]) -> Connection[T]:
         edges = [
             Edge(cursor=cursor, node=convert(doc))
             for doc, cursor in zip(page.docs, page.cursors, strict=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import strawberry
 from graphql import GraphQLError
@@ -24,6 +24,7 @@ from strawberry.types import ExecutionContext
 
 from schema.admin.root import AdminMutation, AdminQuery
 from schema.community import CommunityQuery
+from schema.cost import CostBudgets, QueryCostLimiter
 from schema.event import EventQuery
 from schema.facets import FacetQuery
 from schema.live import LiveSubscription
@@ -61,6 +62,7 @@ class SchemaLimits:
     max_tokens: int = 2000
     introspection: bool = True
     field_suggestions: bool = True
+    cost_budgets: CostBudgets = field(default_factory=CostBudgets)
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
@@ -103,16 +105,22 @@ class _Schema(strawberry.federation.Schema):
         return None
 
 
-def build_schema(limits: SchemaLimits | None = None) -> strawberry.federation.Schema:
+def build_schema(
+    limits: SchemaLimits | None = None, runtime: Sequence[Callable[[], SchemaExtension]] = ()
+) -> strawberry.federation.Schema:
+    """The schema with its limits; `runtime` adds the service's own extensions."""
     limits = limits or SchemaLimits()
     # Factories, so each request gets fresh extension instances (they hold the
     # request's execution context); the parser/validation caches are module-level.
+    # The cost limiter follows the validation cache: it costs validated documents.
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
+        lambda: QueryCostLimiter(limits.cost_budgets),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: QueryDepthLimiter(max_depth=limits.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        *runtime,
         MaskUnexpectedErrors,
     ]
     if not limits.introspection:

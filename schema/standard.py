@@ -14,10 +14,11 @@ from schema.common import (
     wants_total,
 )
 from schema.context import Info
+from schema.documents import StandardView
 from schema.enums import StandardKind, StandardSort, StandardStatus
 from schema.errors import UserInputError
 from schema.inputs import StandardFilter
-from schema.relay import Connection, Doc, PageRequest, expect_global_id, to_global_id
+from schema.relay import Connection, PageRequest, expect_global_id, to_global_id
 
 if TYPE_CHECKING:
     from schema.community import Community
@@ -38,10 +39,10 @@ class Standard(Node, Titled):
     sources: list[SourceRef]
     created_at: datetime
     updated_at: datetime
-    doc: strawberry.Private[Doc]
+    doc: strawberry.Private[StandardView]
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Standard:
+    def from_doc(cls, doc: StandardView) -> Standard:
         return cls(
             id=strawberry.ID(to_global_id("Standard", str(doc["_id"]))),
             slug=doc["slug"],

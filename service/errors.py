@@ -2,7 +2,7 @@
 
     ServiceError
     ├── ConfigurationError      settings that cannot work together   service.settings
-    ├── EmbeddedDatabaseError   the embedded server did not come up  service.storage.embedded
+    ├── EmbeddedDatabaseError   the embedded server failed or in use service.storage.embedded
     ├── RequestError            a malformed HTTP request (4xx)       service.api.http_errors
     ├── Unauthenticated         a bad or revoked API key (401)       service.auth.keys
     ├── KeyRequestError         a key that cannot be made or revoked service.auth.keys

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.errors import ServiceError
@@ -18,6 +19,19 @@ class ConfigurationError(ServiceError):
 class Environment(StrEnum):
     DEV = "dev"
     PROD = "prod"
+
+
+class ReadConsistency(StrEnum):
+    """What a read sees of writes (service.read_model.barrier).
+
+    session: a write returns once this host's read model shows it, so a client
+    reads its own writes through the same host; other writes show within the
+    replication lag. strong: every request first waits until the read model shows
+    every write committed before it (one small database write per request).
+    """
+
+    SESSION = "session"
+    STRONG = "strong"
 
 
 class Settings(BaseSettings):
@@ -39,6 +53,16 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=2000, ge=50)
     embedded_start_timeout_s: float = Field(default=30.0, gt=0)
+    # How long a request waits for the database before it is answered 503 (also the
+    # driver's server selection timeout).
+    db_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    # Query cost budgets per caller role (README "Query cost").
+    cost_limit_anonymous: int = Field(default=5000, ge=1)
+    cost_limit_partner: int = Field(default=20000, ge=1)
+    cost_limit_admin: int = Field(default=50000, ge=1)
+    # Proxies whose X-Forwarded-For names the client (JSON list of addresses or CIDRs);
+    # from anyone else the header is ignored.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # Outbound fetches refuse private and loopback addresses unless listed here
     # (JSON list of CIDRs), and local files outside these directories.
     fetch_allowed_networks: list[str] = Field(default_factory=list)
@@ -59,7 +83,30 @@ class Settings(BaseSettings):
     worker_poll_s: float = Field(default=1.0, gt=0, le=60)
     lease_ttl_s: float = Field(default=30.0, ge=1, le=3600)
     shutdown_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    # After SIGTERM: keep serving (with /readyz 503) this long before closing the
+    # listener, so load balancers stop sending first; at most half the shutdown bound.
+    drain_s: float = Field(default=5.0, ge=0, le=600)
     subscriptions_per_key: int = Field(default=5, ge=1)
+
+    # The read model (a SQLite file per database under data_dir/read_model): how
+    # long a write waits for it to show the write, and what reads see.
+    read_your_writes_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    read_consistency: ReadConsistency = ReadConsistency.SESSION
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+        return value
+
+    @property
+    def drain_period_s(self) -> float:
+        """The drain period after SIGTERM, within the shutdown bound."""
+        return min(self.drain_s, self.shutdown_timeout_s / 2)
 
     @property
     def introspection_enabled(self) -> bool:

@@ -5,8 +5,12 @@ Read-only API tests share one database with the demo dataset loaded once.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+import shutil
+import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ from pymongo import AsyncMongoClient
 from service.api.app import create_app
 from service.api.metrics import Metrics
 from service.demo.dataset import load_demo
-from service.settings import Settings
+from service.settings import ReadConsistency, Settings
 from service.storage.client import mongo_client
 from service.storage.collections import Database
 from service.storage.embedded import EmbeddedDatabase
@@ -28,15 +32,17 @@ from service.storage.setup import ensure_collections
 
 @pytest.fixture(scope="session")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = EmbeddedDatabase(tmp_path_factory.mktemp("secantus") / "db")
-    server.start_process()
+    # Locked, recorded beside its files and gone with this process, however it ends.
+    # Without an fsync per commit: these files are thrown away, and dropping a test's
+    # database document by document with one would take minutes. What a kill must not
+    # lose is tested on a server run as the service runs it (test_durability.py).
+    server = EmbeddedDatabase(tmp_path_factory.mktemp("secantus") / "db", sync_on_commit=False)
     try:
-        import asyncio
-
-        asyncio.run(server.wait_ready(60))
+        asyncio.run(server.start(60))
         yield server.uri
     finally:
         server.stop()
+        shutil.rmtree(TEST_DATA_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +70,7 @@ async def db(
 
 
 TEST_KEY_SECRET = "test-secret-not-for-production"
+TEST_DATA_DIR = Path(tempfile.mkdtemp(prefix="guildgraph-tests-"))
 
 
 def settings_for(uri: str, database: str, **overrides: Any) -> Settings:
@@ -74,6 +81,11 @@ def settings_for(uri: str, database: str, **overrides: Any) -> Settings:
         "rate_limit_per_key": 0,
         "rate_limit_per_address": 0,
         "worker_enabled": False,
+        # Read models live beside each other, one file per test database.
+        "data_dir": TEST_DATA_DIR,
+        # Tests write through ingest() and read through the API at once: every
+        # request waits until the read model shows what was written before it.
+        "read_consistency": ReadConsistency.STRONG,
     }
     return Settings(mongodb_uri=SecretStr(uri), database=database, **(defaults | overrides))
 
@@ -121,7 +133,17 @@ async def client_for(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://guildgraph.test") as c:
+            await until_ready(c)
             yield c
+
+
+async def until_ready(client: httpx.AsyncClient, timeout_s: float = 60.0) -> None:
+    """Wait for /readyz: the read model has been built and caught up."""
+    deadline = time.monotonic() + timeout_s
+    while (response := await client.get("/readyz")).status_code != 200:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the app did not become ready: {response.text}")
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture(scope="session")
@@ -152,9 +174,11 @@ def fresh_api(http: httpx.AsyncClient) -> GraphQLClient:
 async def counted(
     mongo_uri: str, demo_db: Database
 ) -> AsyncIterator[tuple[GraphQLClient, Metrics]]:
-    """The demo API with a `Metrics` whose database command counts tests can read."""
+    """The demo API with a `Metrics` whose database command counts tests can read; reads
+    as production does (no consistency barrier per request)."""
     metrics = Metrics()
-    async for http in client_for(settings_for(mongo_uri, demo_db.name), metrics):
+    settings = settings_for(mongo_uri, demo_db.name, read_consistency=ReadConsistency.SESSION)
+    async for http in client_for(settings, metrics):
         yield GraphQLClient(http), metrics
 
 

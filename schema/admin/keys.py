@@ -9,8 +9,8 @@ import strawberry
 
 from schema.admin.problems import ApiKeyNotFound, InvalidAdminInput
 from schema.context import Info
+from schema.documents import ApiKeyView
 from schema.enums import ApiKeyRole
-from schema.relay import Doc
 
 
 @strawberry.type(description="An API key's record; the key itself is never stored")
@@ -27,7 +27,7 @@ class ApiKey:
         return self.revoked_at is None
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> ApiKey:
+    def from_doc(cls, doc: ApiKeyView) -> ApiKey:
         return cls(
             id=strawberry.ID(doc["_id"]),
             role=ApiKeyRole(doc["role"]),

@@ -15,8 +15,9 @@ from schema.admin.reports import ReprocessReport
 from schema.admin.runs import SyncRunActive
 from schema.common import wants_total
 from schema.context import Info
+from schema.documents import RejectedListingView
 from schema.enums import EntityType
-from schema.relay import Connection, Doc
+from schema.relay import Connection
 
 # The path `service.ingest.pipeline.keep_unusable` gives a record no listing could be made of.
 UNMAPPED_PATH = "record"
@@ -58,7 +59,7 @@ class RejectedListing:
     payload: JSON = strawberry.field(description="The refused payload (or raw record) as stored")
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> RejectedListing:
+    def from_doc(cls, doc: RejectedListingView) -> RejectedListing:
         rejected = doc["rejected"]
         reasons = [
             RejectionReason(path=str(e.get("path", "")), message=str(e.get("message", "")))

@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 import strawberry
 
 from schema.admin.problems import AdminProblem
-from schema.relay import Doc
+from schema.documents import RunCounts, RunDoc, RunProgress
 
 
 @strawberry.enum(description="What a sync reads: changes since the last run, or everything")
@@ -101,8 +100,10 @@ class SyncRun:
     errors: list[SyncRunError] = strawberry.field(description="A sample of the run's errors")
 
     @classmethod
-    def from_doc(cls, doc: Doc, now: datetime | None = None) -> SyncRun:
-        """A `sync_runs` document as the API shows it; `now` times a running run."""
+    def from_doc(cls, doc: RunDoc, now: datetime | None = None) -> SyncRun:
+        """A `sync_runs` document as the API shows it; `now` times a running run.
+
+        A part the record lacks reads as zero or null."""
         status = SyncStatus(doc["status"])
         counts = _counts(doc.get("counts") or {})
         started: datetime | None = doc.get("started_at")
@@ -111,7 +112,7 @@ class SyncRun:
         if started is not None:
             end = finished or (now or datetime.now(UTC))
             duration = max((end - started).total_seconds(), 0.0)
-        lease = doc.get("lease") or {}
+        lease = doc.get("lease")
         return cls(
             id=strawberry.ID(str(doc["_id"])),
             source_id=doc["source_id"],
@@ -121,7 +122,7 @@ class SyncRun:
             active=bool(doc.get("active")),
             cancel_requested=bool(doc.get("cancel_requested")),
             attempts=int(doc.get("attempts") or 0),
-            worker=lease.get("owner") if status is SyncStatus.RUNNING else None,
+            worker=lease.get("owner") if lease and status is SyncStatus.RUNNING else None,
             created_at=doc["created_at"],
             scheduled_for=doc.get("scheduled_for"),
             started_at=started,
@@ -137,11 +138,18 @@ class SyncRun:
         )
 
 
-def _counts(stored: dict[str, Any]) -> SyncCounts:
-    return SyncCounts(**{name: int(stored.get(name) or 0) for name in SyncCounts.__annotations__})
+def _counts(stored: RunCounts) -> SyncCounts:
+    return SyncCounts(
+        fetched=int(stored.get("fetched") or 0),
+        created=int(stored.get("created") or 0),
+        updated=int(stored.get("updated") or 0),
+        unchanged=int(stored.get("unchanged") or 0),
+        rejected=int(stored.get("rejected") or 0),
+        withdrawn=int(stored.get("withdrawn") or 0),
+    )
 
 
-def _progress(stored: dict[str, Any], counts: SyncCounts, status: SyncStatus) -> SyncProgress:
+def _progress(stored: RunProgress, counts: SyncCounts, status: SyncStatus) -> SyncProgress:
     rate = float(stored.get("records_per_s") or 0.0)
     total = stored.get("estimated_total")
     remaining = max(int(total) - counts.fetched, 0) if total is not None else None

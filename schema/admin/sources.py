@@ -24,9 +24,9 @@ from schema.admin.problems import (
 from schema.admin.reports import SourceDeleted
 from schema.admin.runs import SyncRun, SyncRunActive
 from schema.context import Info
+from schema.documents import SourceView
 from schema.enums import SourceFamily
 from schema.inputs import PRIORITY, SourceInput, SourceUpdate
-from schema.relay import Doc
 
 
 @strawberry.type(description="A registered source: a connector and its schedule, or a partner")
@@ -48,7 +48,7 @@ class Source:
     updated_at: datetime
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Source:
+    def from_doc(cls, doc: SourceView) -> Source:
         """A source as the admin service shows it (config masked, `next_run_at` added)."""
         return cls(
             id=strawberry.ID(doc["_id"]),

@@ -8,21 +8,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from schema.documents import CommunityView, EventView, RunDoc
 from schema.enums import ListingChangeKind, ListingEntityType
 from schema.inputs import ListingChangeFilter
 from schema.ports.reads import DataAccess
-from schema.relay import Doc
 
 
 @dataclass(frozen=True)
 class LiveChange:
-    """A change as the feed reports it (`doc` is None for a withdrawal)."""
+    """A change as the feed reports it: the document as it is now, in `community` or
+    `event` by `entity` (neither for a withdrawal)."""
 
     change: ListingChangeKind
     entity: ListingEntityType
     entity_id: str
     at: datetime
-    doc: Doc | None
+    community: CommunityView | None = None
+    event: EventView | None = None
 
 
 class LiveFeeds(Protocol):
@@ -37,7 +39,7 @@ class LiveFeeds(Protocol):
         self, filter: ListingChangeFilter | None
     ) -> AsyncGenerator[LiveChange, None]: ...
 
-    async def run_progress(self, run_id: str) -> AsyncGenerator[Doc, None]:
+    async def run_progress(self, run_id: str) -> AsyncGenerator[RunDoc, None]:
         """Admin only: the run document now, then each new state, until it ends."""
         ...
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from schema.documents import CommunityView, EventView, StandardView
 from schema.enums import CommunitySort, EventSort, StandardKind, StandardRole, StandardSort
 from schema.inputs import CommunityEventFilter, CommunityFilter, EventFilter, StandardFilter
-from schema.relay import Doc, Page, PageRequest
+from schema.relay import Page, PageRequest
 
 
 class DataAccess(Protocol):
-    """Reads the graph. Ids are raw entity ids (not global ids)."""
+    """Reads the graph. Ids are raw entity ids (not global ids); documents come as
+    stored, without their search terms."""
 
     async def communities(
         self,
@@ -24,13 +26,15 @@ class DataAccess(Protocol):
         sort: CommunitySort,
         page: PageRequest,
         with_total: bool,
-    ) -> Page: ...
+    ) -> Page[CommunityView]: ...
 
-    async def community(self, community_id: str) -> Doc | None: ...
+    async def community(self, community_id: str) -> CommunityView | None: ...
 
-    async def communities_by_ids(self, community_ids: Sequence[str]) -> list[Doc | None]: ...
+    async def communities_by_ids(
+        self, community_ids: Sequence[str]
+    ) -> list[CommunityView | None]: ...
 
-    async def community_by_slug(self, slug: str) -> Doc | None: ...
+    async def community_by_slug(self, slug: str) -> CommunityView | None: ...
 
     async def community_events(
         self,
@@ -38,7 +42,7 @@ class DataAccess(Protocol):
         filter: CommunityEventFilter | None,
         page: PageRequest,
         with_total: bool,
-    ) -> Page: ...
+    ) -> Page[EventView]: ...
 
     async def community_standards(
         self,
@@ -47,11 +51,11 @@ class DataAccess(Protocol):
         kinds: Sequence[StandardKind] | None,
         page: PageRequest,
         with_total: bool,
-    ) -> Page: ...
+    ) -> Page[StandardView]: ...
 
     async def community_members(
         self, community_id: str, page: PageRequest, with_total: bool
-    ) -> Page: ...
+    ) -> Page[CommunityView]: ...
 
     async def events(
         self,
@@ -60,9 +64,9 @@ class DataAccess(Protocol):
         sort: EventSort,
         page: PageRequest,
         with_total: bool,
-    ) -> Page: ...
+    ) -> Page[EventView]: ...
 
-    async def event(self, event_id: str) -> Doc | None: ...
+    async def event(self, event_id: str) -> EventView | None: ...
 
     async def standards(
         self,
@@ -71,11 +75,11 @@ class DataAccess(Protocol):
         sort: StandardSort,
         page: PageRequest,
         with_total: bool,
-    ) -> Page: ...
+    ) -> Page[StandardView]: ...
 
-    async def standard(self, standard_id: str) -> Doc | None: ...
+    async def standard(self, standard_id: str) -> StandardView | None: ...
 
-    async def standard_by_code(self, code: str) -> Doc | None: ...
+    async def standard_by_code(self, code: str) -> StandardView | None: ...
 
     async def community_facets(
         self, filter: CommunityFilter | None, search: str | None

@@ -35,12 +35,14 @@ from connectors.framework.mapping import FieldMapping, to_listing
 from connectors.registry import ConfigError, validate_config
 from schema.admin.rejected import UNMAPPED_PATH
 from schema.admin.reports import ReprocessReport
+from schema.documents import ListingDoc, RejectedListingView, SourceDoc
 from schema.models import Listing
-from schema.relay import Doc, Page, PageRequest
+from schema.relay import Page, PageRequest
 from schema.taxonomy import EntityType
 from service.ingest.pipeline import Outcome, ingest
 from service.ingest.rejected import keep_unusable
 from service.ingest.validation import validate
+from service.storage import stored
 from service.storage.collections import LISTINGS, Database
 from service.storage.keyset import Ordering
 
@@ -54,7 +56,9 @@ def _selection(source_id: str) -> dict[str, Any]:
     return {"source_id": source_id, "rejected": {"$exists": True}}
 
 
-async def rejected_page(db: Database, source_id: str, page: PageRequest, with_total: bool) -> Page:
+async def rejected_page(
+    db: Database, source_id: str, page: PageRequest, with_total: bool
+) -> Page[RejectedListingView]:
     """A source's listings holding a refused record, by external id (the unique index)."""
     query = _selection(source_id)
     position = REJECTED.position(page)
@@ -69,10 +73,10 @@ async def rejected_page(db: Database, source_id: str, page: PageRequest, with_to
         .to_list()
     )
     total = await db[LISTINGS].count_documents(_selection(source_id)) if with_total else None
-    return REJECTED.page(docs, page, total)
+    return REJECTED.page(stored.rejected_listing_view.all(docs), page, total)
 
 
-def remapping(source: Doc) -> FieldMapping | None:
+def remapping(source: SourceDoc) -> FieldMapping | None:
     """The mapping to apply to stored raw records, when this connector allows it."""
     if source.get("kind") not in REMAPPABLE:
         return None
@@ -106,7 +110,7 @@ class _Pending:
 
 
 class _Reprocessing:
-    def __init__(self, db: Database, source: Doc) -> None:
+    def __init__(self, db: Database, source: SourceDoc) -> None:
         self.db = db
         self.source_id: str = source["_id"]
         self.mapping = remapping(source)
@@ -125,7 +129,7 @@ class _Reprocessing:
             if not docs:
                 break
             after = docs[-1]["external_id"]
-            await self.batch(docs)
+            await self.batch(stored.listing.all(docs))
         t = self.tally
         return ReprocessReport(
             source_id=self.source_id,
@@ -136,7 +140,7 @@ class _Reprocessing:
             skipped=t.skipped,
         )
 
-    async def batch(self, docs: Sequence[Doc]) -> None:
+    async def batch(self, docs: Sequence[ListingDoc]) -> None:
         pending: list[_Pending] = []
         unmappable: list[tuple[EntityType, str, str, Any]] = []
         for doc in docs:
@@ -174,7 +178,7 @@ class _Reprocessing:
                 await keep_unusable(self.db, entity, self.source_id, group)
         await self.ingest(pending)
 
-    def listing(self, doc: Doc, payload: dict[str, Any]) -> Listing | None:
+    def listing(self, doc: ListingDoc, payload: dict[str, Any]) -> Listing | None:
         rejected = doc["rejected"]
         fetched_at: datetime = rejected.get("fetched_at") or datetime.now(UTC)
         try:
@@ -189,7 +193,7 @@ class _Reprocessing:
         except ValidationError:
             return None  # a key or URL today's rules refuse: only a fresh sync can fix it
 
-    def remap(self, doc: Doc) -> Listing | Rejected | None:
+    def remap(self, doc: ListingDoc) -> Listing | Rejected | None:
         raw = doc["rejected"]["payload"]
         if self.mapping is None or not isinstance(raw, dict) or _is_broken_row(raw):
             return None
@@ -242,7 +246,7 @@ def _invalid(mapped: Listing) -> str | None:
     return None
 
 
-def _stale(doc: Doc) -> bool:
+def _stale(doc: ListingDoc) -> bool:
     """A refusal older than the listing's withdrawal: the source no longer has it."""
     withdrawn_at = doc.get("withdrawn_at")
     return (
@@ -252,5 +256,5 @@ def _stale(doc: Doc) -> bool:
     )
 
 
-async def reprocess(db: Database, source: Doc) -> ReprocessReport:
+async def reprocess(db: Database, source: SourceDoc) -> ReprocessReport:
     return await _Reprocessing(db, source).run()

@@ -17,8 +17,10 @@ from bson.errors import InvalidId
 
 from schema.admin.problems import SourceNotFound, SourceNotSyncable, SyncRunNotFound
 from schema.admin.runs import RunSelection, SyncMode, SyncRun, SyncRunActive
+from schema.documents import RunDoc
 from schema.errors import UserInputError
-from schema.relay import Doc, Page, PageRequest
+from schema.relay import Page, PageRequest
+from service.storage import stored
 from service.storage.collections import SOURCES, SYNC_RUNS, Database
 from service.storage.keyset import Ordering, SortKey
 from service.sync.runs import Mode, RunActive, active_run, enqueue_run, get_run, request_cancel
@@ -37,7 +39,7 @@ def run_id_of(value: str, argument: str) -> ObjectId:
         raise UserInputError(f"'{argument}' is not a run id", argument=argument) from None
 
 
-def run_active(source_id: str, run: Doc) -> SyncRunActive:
+def run_active(source_id: str, run: RunDoc) -> SyncRunActive:
     return SyncRunActive(
         message=f"source {source_id!r} already has an active run: {run['_id']} ({run['status']})",
         active_run=SyncRun.from_doc(run),
@@ -46,7 +48,7 @@ def run_active(source_id: str, run: Doc) -> SyncRunActive:
 
 async def trigger(
     db: Database, worker: WorkerHandle, source_id: str, mode: SyncMode
-) -> Doc | SourceNotFound | SourceNotSyncable | SyncRunActive:
+) -> RunDoc | SourceNotFound | SourceNotSyncable | SyncRunActive:
     if await db[SOURCES].find_one({"_id": source_id}, {"_id": 1}) is None:
         return SourceNotFound.of(source_id)
     # Twice at most: the active run we collided with may end before we read it.
@@ -65,28 +67,27 @@ async def trigger(
     raise RuntimeError(f"could not queue a run of {source_id!r}: runs keep colliding")
 
 
-async def cancel(db: Database, run_id: str) -> Doc | SyncRunNotFound:
+async def cancel(db: Database, run_id: str) -> RunDoc | SyncRunNotFound:
     run = await request_cancel(db, run_id_of(run_id, "runId"))
     if run is None:
         return SyncRunNotFound(message=f"no run {run_id!r}", run_id=run_id)
     return run
 
 
-async def get(db: Database, run_id: str) -> Doc | None:
+async def get(db: Database, run_id: str) -> RunDoc | None:
     return await get_run(db, run_id_of(run_id, "id"))
 
 
-async def last_runs(db: Database, source_ids: Sequence[str]) -> list[Doc | None]:
+async def last_runs(db: Database, source_ids: Sequence[str]) -> list[RunDoc | None]:
     """Each source's newest run: one indexed read per source, sent together."""
     runs = db[SYNC_RUNS]
-    return list(
-        await asyncio.gather(
-            *(
-                runs.find_one({"source_id": source_id}, sort=[("created_at", -1), ("_id", -1)])
-                for source_id in source_ids
-            )
+    found = await asyncio.gather(
+        *(
+            runs.find_one({"source_id": source_id}, sort=[("created_at", -1), ("_id", -1)])
+            for source_id in source_ids
         )
     )
+    return [stored.run.one(doc) for doc in found]
 
 
 def _selection(selection: RunSelection) -> dict[str, Any]:
@@ -107,7 +108,7 @@ def _selection(selection: RunSelection) -> dict[str, Any]:
 
 async def history(
     db: Database, selection: RunSelection, page: PageRequest, with_total: bool
-) -> Page:
+) -> Page[RunDoc]:
     match = _selection(selection)
     position = HISTORY.position(page)
     clauses = [match] if match else []
@@ -116,4 +117,4 @@ async def history(
     query = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else {})
     docs = await db[SYNC_RUNS].find(query).sort(HISTORY.fields()).limit(page.size + 1).to_list()
     total = await db[SYNC_RUNS].count_documents(match) if with_total else None
-    return HISTORY.page(docs, page, total)
+    return HISTORY.page(stored.run.all(docs), page, total)

@@ -24,17 +24,20 @@ from schema.admin.problems import (
 )
 from schema.admin.reports import ReprocessReport, SourceDeleted
 from schema.admin.runs import RunSelection, SyncMode, SyncRunActive
+from schema.documents import ApiKeyView, RejectedListingView, RunDoc, SourceView
 from schema.enums import ApiKeyRole
 from schema.errors import AccessDenied
 from schema.inputs import SourceInput, SourceUpdate
 from schema.ports.admin import KindInfo
 from schema.principal import Principal, Role
-from schema.relay import Doc, Page, PageRequest
+from schema.relay import Page, PageRequest
 from service.admin import listings as admin_listings
 from service.admin import runs as admin_runs
 from service.admin import sources as admin_sources
 from service.auth.keys import KeyRequestError, create_key, key_secret, list_keys, revoke_key
+from service.read_model.barrier import ReadBarrier
 from service.settings import Settings
+from service.storage import stored
 from service.storage.collections import API_KEYS, SOURCES, Database
 from service.sync.runs import active_run
 from service.sync.worker import WorkerHandle
@@ -44,13 +47,20 @@ logger = logging.getLogger("guildgraph.admin")
 
 class AdminService:
     def __init__(
-        self, db: Database, principal: Principal, settings: Settings, worker: WorkerHandle
+        self,
+        db: Database,
+        principal: Principal,
+        settings: Settings,
+        worker: WorkerHandle,
+        barrier: ReadBarrier | None = None,
     ) -> None:
         self._db = db
         self._principal = principal
         self._settings = settings
         self._worker = worker
-        self._last_runs: DataLoader[str, Doc | None] = DataLoader(self._load_last_runs)
+        # Changes to entities return once this host's read model shows them.
+        self._barrier = barrier
+        self._last_runs: DataLoader[str, RunDoc | None] = DataLoader(self._load_last_runs)
 
     def _require_admin(self) -> None:
         if self._principal.role is not Role.ADMIN:
@@ -64,29 +74,29 @@ class AdminService:
 
     # Sources
 
-    async def sources(self) -> list[Doc]:
+    async def sources(self) -> list[SourceView]:
         self._require_admin()
         now = self._now()
         docs = await self._db[SOURCES].find({}).sort("_id", 1).to_list()
-        return [admin_sources.view(doc, now) for doc in docs]
+        return [admin_sources.view(doc, now) for doc in stored.source.all(docs)]
 
-    async def source(self, source_id: str) -> Doc | None:
+    async def source(self, source_id: str) -> SourceView | None:
         self._require_admin()
-        doc = await self._db[SOURCES].find_one({"_id": source_id})
+        doc = stored.source.one(await self._db[SOURCES].find_one({"_id": source_id}))
         return admin_sources.view(doc, self._now()) if doc is not None else None
 
-    async def last_run(self, source_id: str) -> Doc | None:
+    async def last_run(self, source_id: str) -> RunDoc | None:
         self._require_admin()
         return await self._last_runs.load(source_id)
 
-    async def _load_last_runs(self, source_ids: list[str]) -> list[Doc | None]:
+    async def _load_last_runs(self, source_ids: list[str]) -> list[RunDoc | None]:
         return await admin_runs.last_runs(self._db, source_ids)
 
     async def connector_kinds(self) -> list[KindInfo]:
         self._require_admin()
         return admin_sources.connector_kinds()
 
-    async def create_source(self, spec: SourceInput) -> Doc | InvalidAdminInput:
+    async def create_source(self, spec: SourceInput) -> SourceView | InvalidAdminInput:
         self._require_admin()
         result = await admin_sources.create(self._db, spec)
         if isinstance(result, dict):
@@ -96,7 +106,7 @@ class AdminService:
 
     async def update_source(
         self, source_id: str, changes: SourceUpdate
-    ) -> Doc | InvalidAdminInput | SourceNotFound:
+    ) -> SourceView | InvalidAdminInput | SourceNotFound:
         self._require_admin()
         result = await admin_sources.update(self._db, source_id, changes)
         if isinstance(result, dict):
@@ -106,7 +116,7 @@ class AdminService:
 
     async def set_source_enabled(
         self, source_id: str, enabled: bool
-    ) -> Doc | InvalidAdminInput | SourceNotFound:
+    ) -> SourceView | InvalidAdminInput | SourceNotFound:
         self._require_admin()
         result = await admin_sources.set_enabled(self._db, source_id, enabled)
         if isinstance(result, dict):
@@ -121,31 +131,36 @@ class AdminService:
         result = await admin_sources.delete(self._db, source_id, withdraw_listings)
         if isinstance(result, SourceDeleted):
             self._audit("deleted source", source_id)
+            await self._shown()
         return result
+
+    async def _shown(self) -> None:
+        if self._barrier is not None:
+            await self._barrier.wait()
 
     # Runs
 
     async def sync_runs(
         self, selection: RunSelection, first: int | None, after: str | None, with_total: bool
-    ) -> Page:
+    ) -> Page[RunDoc]:
         self._require_admin()
         page = PageRequest.build(first, after)
         return await admin_runs.history(self._db, selection, page, with_total)
 
-    async def sync_run(self, run_id: str) -> Doc | None:
+    async def sync_run(self, run_id: str) -> RunDoc | None:
         self._require_admin()
         return await admin_runs.get(self._db, run_id)
 
     async def trigger_sync(
         self, source_id: str, mode: SyncMode
-    ) -> Doc | SourceNotFound | SourceNotSyncable | SyncRunActive:
+    ) -> RunDoc | SourceNotFound | SourceNotSyncable | SyncRunActive:
         self._require_admin()
         result = await admin_runs.trigger(self._db, self._worker, source_id, mode)
         if isinstance(result, dict):
             self._audit(f"queued a {mode.value} run of", source_id)
         return result
 
-    async def cancel_sync(self, run_id: str) -> Doc | SyncRunNotFound:
+    async def cancel_sync(self, run_id: str) -> RunDoc | SyncRunNotFound:
         self._require_admin()
         result = await admin_runs.cancel(self._db, run_id)
         if isinstance(result, dict):
@@ -156,7 +171,7 @@ class AdminService:
 
     async def rejected_listings(
         self, source_id: str, first: int | None, after: str | None, with_total: bool
-    ) -> Page:
+    ) -> Page[RejectedListingView]:
         self._require_admin()
         page = PageRequest.build(first, after)
         return await admin_listings.rejected_page(self._db, source_id, page, with_total)
@@ -165,24 +180,26 @@ class AdminService:
         self, source_id: str
     ) -> ReprocessReport | SourceNotFound | SyncRunActive:
         self._require_admin()
-        source = await self._db[SOURCES].find_one({"_id": source_id})
+        source = stored.source.one(await self._db[SOURCES].find_one({"_id": source_id}))
         if source is None:
             return SourceNotFound.of(source_id)
         running = await active_run(self._db, source_id)
         if running is not None:
             return admin_runs.run_active(source_id, running)
         self._audit("reprocessed the rejected listings of", source_id)
-        return await admin_listings.reprocess(self._db, source)
+        report = await admin_listings.reprocess(self._db, source)
+        await self._shown()
+        return report
 
     # Keys
 
-    async def api_keys(self) -> list[Doc]:
+    async def api_keys(self) -> list[ApiKeyView]:
         self._require_admin()
         return await list_keys(self._db)
 
     async def create_api_key(
         self, role: ApiKeyRole, source_id: str | None, label: str
-    ) -> tuple[str, Doc] | InvalidAdminInput:
+    ) -> tuple[str, ApiKeyView] | InvalidAdminInput:
         self._require_admin()
         try:
             new = await create_key(
@@ -192,20 +209,24 @@ class AdminService:
             field, _, message = str(error).partition(": ")
             field = "sourceId" if field == "source" else field
             return InvalidAdminInput.of([AdminInputProblem(field=field, message=message)])
-        record = await self._db[API_KEYS].find_one({"_id": new.key_id}, {"hash": 0})
+        record = stored.api_key_view.one(
+            await self._db[API_KEYS].find_one({"_id": new.key_id}, {"hash": 0})
+        )
         if record is None:
             raise RuntimeError(f"key {new.key_id} vanished after it was created")
         self._audit(f"created {role.value} key", new.key_id)
         return new.key, record
 
-    async def revoke_api_key(self, key_id: str) -> Doc | ApiKeyNotFound:
+    async def revoke_api_key(self, key_id: str) -> ApiKeyView | ApiKeyNotFound:
         self._require_admin()
         try:
             await revoke_key(self._db, key_id)
             self._audit("revoked key", key_id)
         except KeyRequestError:
             pass  # unknown, or revoked before: a repeated revocation changes nothing
-        record = await self._db[API_KEYS].find_one({"_id": key_id}, {"hash": 0})
+        record = stored.api_key_view.one(
+            await self._db[API_KEYS].find_one({"_id": key_id}, {"hash": 0})
+        )
         if record is None:
             return ApiKeyNotFound(message=f"no key {key_id!r}", key_id=key_id)
         return record

@@ -33,11 +33,12 @@ from schema.admin.problems import (
 )
 from schema.admin.reports import SourceDeleted
 from schema.admin.runs import SyncRunActive
+from schema.documents import SourceDoc, SourceView
 from schema.inputs import SourceInput, SourceUpdate
 from schema.ports.admin import KindInfo
-from schema.relay import Doc
 from service.admin.runs import run_active
 from service.ingest.withdrawal import withdraw_unseen
+from service.storage import stored
 from service.storage.collections import API_KEYS, LISTINGS, SOURCES, Database
 from service.sync.cron import next_due
 from service.sync.runs import active_run
@@ -46,7 +47,6 @@ from service.sync.sources import (
     SourceSpec,
     add_source,
     delete_source,
-    durable,
     update_source,
 )
 
@@ -62,14 +62,15 @@ _VALUE_ERROR = "Value error, "
 _VALIDATOR_STEP = re.compile(r"\.function-[a-z]+\[[^\]]*\]")
 
 
-def view(doc: Doc, now: datetime) -> Doc:
+def view(doc: SourceDoc, now: datetime) -> SourceView:
     """The source as shown: secrets masked, the next scheduled run added."""
-    shown = dict(doc)
-    shown["config"] = masked(doc["kind"], doc.get("config") or {})
     enabled = doc.get("enabled", True)
     schedule = doc.get("schedule")
-    shown["next_run_at"] = next_due(schedule, now) if enabled and schedule else None
-    return shown
+    return {
+        **doc,
+        "config": masked(doc["kind"], doc.get("config") or {}),
+        "next_run_at": next_due(schedule, now) if enabled and schedule else None,
+    }
 
 
 def connector_kinds() -> list[KindInfo]:
@@ -171,7 +172,7 @@ def _validated(fields: dict[str, Any]) -> SourceSpec | InvalidAdminInput:
         return InvalidAdminInput.of(spec_problems(error))
 
 
-async def create(db: Database, given: SourceInput) -> Doc | InvalidAdminInput:
+async def create(db: Database, given: SourceInput) -> SourceDoc | InvalidAdminInput:
     spec = _validated(
         {
             "id": given.id,
@@ -194,10 +195,11 @@ async def create(db: Database, given: SourceInput) -> Doc | InvalidAdminInput:
 
 async def update(
     db: Database, source_id: str, changes: SourceUpdate
-) -> Doc | InvalidAdminInput | SourceNotFound:
-    stored = await db[SOURCES].find_one({"_id": source_id})
-    if stored is None:
+) -> SourceDoc | InvalidAdminInput | SourceNotFound:
+    found = await db[SOURCES].find_one({"_id": source_id})
+    if found is None:
         return SourceNotFound.of(source_id)
+    source = stored.source(found)
     given = {name: getattr(changes, name) for name in _UPDATABLE}
     given = {name: value for name, value in given.items() if value is not UNSET}
     nulls = [name for name, value in given.items() if value is None and name != "schedule"]
@@ -206,19 +208,19 @@ async def update(
             [AdminInputProblem(field=name, message="cannot be null") for name in nulls]
         )
     if isinstance(given.get("config"), dict):
-        given["config"] = _with_stored_secrets(stored["kind"], given["config"], stored["config"])
-    current = {name: stored.get(name) for name in _SPEC_FIELDS}
+        given["config"] = _with_stored_secrets(source["kind"], given["config"], source["config"])
+    current = {name: source.get(name) for name in _SPEC_FIELDS}
     spec = _validated({"id": source_id, **current, **given})
     if isinstance(spec, InvalidAdminInput):
         return spec
     if not given:
-        return stored
+        return source
     checked = spec.model_dump(mode="json")
     updated = await update_source(db, source_id, {name: checked[name] for name in given})
     return updated if updated is not None else SourceNotFound.of(source_id)
 
 
-async def set_enabled(db: Database, source_id: str, enabled: bool) -> Doc | SourceNotFound:
+async def set_enabled(db: Database, source_id: str, enabled: bool) -> SourceDoc | SourceNotFound:
     updated = await update_source(db, source_id, {"enabled": enabled})
     return updated if updated is not None else SourceNotFound.of(source_id)
 
@@ -243,8 +245,8 @@ async def delete(
         {"source_id": source_id, "revoked_at": None}, {"$set": {"revoked_at": datetime.now(UTC)}}
     )
     # An epoch no listing was ever seen in: every applied listing is withdrawn.
-    withdrawn = await withdraw_unseen(durable(db), source_id, f"delete-{uuid.uuid4().hex}")
-    deleted = await durable(db)[LISTINGS].delete_many({"source_id": source_id})
+    withdrawn = await withdraw_unseen(db, source_id, f"delete-{uuid.uuid4().hex}")
+    deleted = await db[LISTINGS].delete_many({"source_id": source_id})
     await delete_source(db, source_id)
     return SourceDeleted(
         source_id=source_id,

@@ -6,15 +6,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from schema.cost import CostBudgets
 from schema.root import SchemaLimits, build_schema
 from service.api.graphql_http import GraphQLEndpoint
 from service.api.lifespan import AppLifespan, StartupHook
 from service.api.metrics import Metrics
 from service.api.operations import operator_routes
 from service.api.request_context import Services
+from service.api.safety_net import SafetyNet
+from service.api.unavailable import DatabaseBound
 from service.api.websocket import WebSocketGraphQL
 from service.settings import Settings
 
@@ -41,13 +45,22 @@ def create_app(
             max_tokens=settings.max_tokens,
             introspection=settings.introspection_enabled,
             field_suggestions=settings.env.value == "dev",
-        )
+            cost_budgets=CostBudgets(
+                anonymous=settings.cost_limit_anonymous,
+                partner=settings.cost_limit_partner,
+                admin=settings.cost_limit_admin,
+            ),
+        ),
+        runtime=[lambda: DatabaseBound(settings.db_timeout_s)],
     )
     lifespan = AppLifespan(
         settings, metrics, on_startup=on_startup, extra_file_roots=extra_file_roots
     )
     services = Services(
-        database=lifespan.database, settings=settings, worker=lifespan.worker_handle
+        database=lifespan.database,
+        read_model=lifespan.read_model,
+        settings=settings,
+        worker=lifespan.worker_handle,
     )
     endpoint = GraphQLEndpoint(schema, services, metrics=metrics)
     websocket = WebSocketGraphQL(endpoint, schema=schema, graphql_ide=None)
@@ -62,5 +75,6 @@ def create_app(
             WebSocketRoute("/graphql", graphql_ws),
             *operator_routes(lifespan, metrics),
         ],
+        middleware=[Middleware(SafetyNet)],
         lifespan=lifespan,
     )

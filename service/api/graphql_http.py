@@ -8,12 +8,12 @@ well-formed ones reach `schema.execute`.
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from typing import Any
 
 import orjson
+import pymongo
 import strawberry
+from pymongo.errors import PyMongoError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
@@ -22,19 +22,24 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from schema.context import Context
-from schema.principal import Principal
+from schema.principal import ANONYMOUS, Principal
 from schema.taxonomy import Lang
 from service.api.graphql_request import decode_json_body, parse_get, parse_params, read_body
 from service.api.http_errors import RequestError, error_response
-from service.api.metrics import Metrics
+from service.api.metrics import IN_REQUEST, Metrics
 from service.api.negotiation import GRAPHQL_RESPONSE, JSON, preferred_language, response_media_type
 from service.api.request_context import Services
+from service.api.safety_net import request_id_of
+from service.api.unavailable import (
+    is_unavailable,
+    is_unavailable_result,
+    log_unavailable,
+    unavailable,
+)
 from service.auth.keys import Unauthenticated, authenticate, key_secret
 from service.auth.rate_limits import Limits, RateLimiter
 
 logger = logging.getLogger("guildgraph.http")
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class GraphQLEndpoint:
@@ -63,6 +68,11 @@ class GraphQLEndpoint:
             settings.rate_limit_per_key,
             settings.rate_limit_per_address,
         )
+        self._db_timeout_s = settings.db_timeout_s
+
+    async def before_request(self) -> None:
+        """What every operation waits for before it reads (see Services.before_request)."""
+        await self._services.before_request()
 
     def context(
         self, principal: Principal, request_id: str, accept_language: str | None
@@ -73,18 +83,22 @@ class GraphQLEndpoint:
     async def admit(self, authorization: str | None, client: str) -> Principal:
         """The caller behind the headers, counted against its rate limits.
 
-        Raises RequestError 401 for a bad key and 429 (with Retry-After) over a limit.
+        Raises RequestError 401 for a bad key and 429 (with Retry-After) over a limit; a
+        bad key counts as a request of its address, so guessing keys is rate limited too.
+        The database work is bounded by `db_timeout_s` (a PyMongo timeout error after it).
         """
         db = self._services.database()
-        try:
-            principal = await authenticate(db, self._secret, authorization, client)
-        except Unauthenticated as error:
-            raise RequestError(401, str(error), {"WWW-Authenticate": "Bearer"}) from None
-        wait = await self.retry_after(principal)
+        with pymongo.timeout(self._db_timeout_s):
+            try:
+                principal = await authenticate(db, self._secret, authorization, client)
+            except Unauthenticated as error:
+                wait = await self.retry_after(Principal(ANONYMOUS.role, client=client))
+                if wait is not None:
+                    raise _over_limit(wait) from None
+                raise RequestError(401, str(error), {"WWW-Authenticate": "Bearer"}) from None
+            wait = await self.retry_after(principal)
         if wait is not None:
-            raise RequestError(
-                429, f"rate limit exceeded; retry in {wait} s", {"Retry-After": str(wait)}
-            )
+            raise _over_limit(wait)
         return principal
 
     async def retry_after(self, principal: Principal) -> int | None:
@@ -94,16 +108,22 @@ class GraphQLEndpoint:
         all count, so a socket is no way around the limits.
         """
         limiter = RateLimiter(self._services.database(), self._limits)
-        return await limiter.retry_after(principal) if limiter.enabled else None
+        if not limiter.enabled:
+            return None
+        with pymongo.timeout(self._db_timeout_s):
+            return await limiter.retry_after(principal)
 
     async def handle(self, request: Request) -> Response:
-        response = await self._respond(request)
+        in_request = IN_REQUEST.set(True)
+        try:
+            response = await self._respond(request)
+        finally:
+            IN_REQUEST.reset(in_request)
         self._metrics.request_done(response.status_code)
         return response
 
     async def _respond(self, request: Request) -> Response:
-        header_id = request.headers.get("x-request-id", "")
-        request_id = header_id if _REQUEST_ID.match(header_id) else uuid.uuid4().hex
+        request_id = request_id_of(request.scope)
         if (
             request.method == "GET"
             and self._graphiql_html is not None
@@ -117,6 +137,11 @@ class GraphQLEndpoint:
             return await self._handle(request, media_type, request_id)
         except RequestError as error:
             return error_response(error, media_type, request_id)
+        except PyMongoError as error:  # from admission: authentication, rate limits
+            if not is_unavailable(error):
+                raise
+            log_unavailable(request_id, error)
+            return error_response(unavailable(), media_type, request_id)
 
     async def _handle(self, request: Request, media_type: str, request_id: str) -> Response:
         if request.method == "POST":
@@ -136,6 +161,7 @@ class GraphQLEndpoint:
 
         client = request.client.host if request.client else "-"
         principal = await self.admit(request.headers.get("authorization"), client)
+        await self.before_request()
         context = self.context(principal, request_id, request.headers.get("accept-language"))
         try:
             result = await self._schema.execute(
@@ -154,6 +180,8 @@ class GraphQLEndpoint:
 
         payload: dict[str, Any] = {}
         errors = result.errors or []
+        if is_unavailable_result(errors):  # a resolver's database did not answer
+            raise unavailable()
         if errors:
             payload["errors"] = [error.formatted for error in errors]
         # Field errors carry a path; errors without one (syntax, validation, variable
@@ -170,3 +198,7 @@ class GraphQLEndpoint:
             media_type=media_type,
             headers={"X-Request-ID": request_id},
         )
+
+
+def _over_limit(wait: int) -> RequestError:
+    return RequestError(429, f"rate limit exceeded; retry in {wait} s", {"Retry-After": str(wait)})

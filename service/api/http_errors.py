@@ -1,4 +1,4 @@
-"""A malformed HTTP request: answered with a status and a JSON error, never executed."""
+"""A request answered with an HTTP status and a JSON error instead of a GraphQL result."""
 
 from __future__ import annotations
 
@@ -9,16 +9,28 @@ from service.errors import ServiceError
 
 
 class RequestError(ServiceError):
-    """A malformed request: answered with `status` and a JSON error, never executed."""
+    """A request answered with `status` and a JSON error: malformed, refused, or not
+    answerable now (the data store is unavailable)."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        *,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.code = code  # extensions.code, for errors a client acts on by kind
 
 
 def error_response(error: RequestError, media_type: str, request_id: str) -> Response:
-    body = orjson.dumps({"errors": [{"message": error.message}]})
+    entry: dict[str, object] = {"message": error.message}
+    if error.code is not None:
+        entry["extensions"] = {"code": error.code}
+    body = orjson.dumps({"errors": [entry]})
     headers = {"X-Request-ID": request_id, **error.headers}
     return Response(body, status_code=error.status, media_type=media_type, headers=headers)

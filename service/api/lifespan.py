@@ -15,8 +15,9 @@ from starlette.applications import Starlette
 
 from service.api.metrics import Metrics
 from service.api.websocket import WebSocketGraphQL
+from service.read_model.runtime import ReadModel, read_model_path
 from service.settings import Settings
-from service.storage.client import Storage, open_storage
+from service.storage.client import Storage, closing_s, open_storage
 from service.storage.collections import Database
 from service.sync.fetch_policy import fetcher_factory
 from service.sync.worker import Worker, WorkerHandle
@@ -44,6 +45,7 @@ class AppLifespan:
         self._extra_file_roots = extra_file_roots
         self._storage: Storage | None = None
         self._worker: Worker | None = None
+        self._read_model: ReadModel | None = None
         self._websocket: WebSocketGraphQL | None = None
         self.draining = False
         self._deadline = 0.0
@@ -52,6 +54,11 @@ class AppLifespan:
         if self._storage is None:
             raise RuntimeError("the database is not open (outside the app lifespan)")
         return self._storage.db
+
+    def read_model(self) -> ReadModel:
+        if self._read_model is None:
+            raise RuntimeError("the read model is not open (outside the app lifespan)")
+        return self._read_model
 
     def serve_websockets(self, websocket: WebSocketGraphQL) -> None:
         """The WebSocket endpoint whose connections are closed at shutdown."""
@@ -62,6 +69,12 @@ class AppLifespan:
         settings = self.settings
         async with open_storage(settings, event_listeners=[self.metrics]) as opened:
             self._storage = opened
+            self._read_model = ReadModel(
+                opened.db,
+                read_model_path(settings.data_dir, settings.database),
+                barrier_timeout_s=settings.read_your_writes_timeout_s,
+            )
+            self._read_model.start()
             for hook in self._on_startup:
                 await hook(opened.db)
             if settings.worker_enabled:
@@ -71,6 +84,7 @@ class AppLifespan:
                     handle=self.worker_handle,
                     poll_s=settings.worker_poll_s,
                     lease_ttl=timedelta(seconds=settings.lease_ttl_s),
+                    barrier=self._read_model.barrier,
                 )
                 self._worker.start()
             app.state.begin_shutdown = self.begin_shutdown
@@ -92,11 +106,24 @@ class AppLifespan:
 
     async def _stop(self) -> None:
         self.begin_shutdown()
-        # One bound from the stop signal on: draining requests used part of it.
-        left = max(0.5, self._deadline - time.monotonic())
+        # One bound from the stop signal on: draining requests used part of it, and
+        # its end is kept for closing the database (when open_storage exits).
+        left = max(0.5, self._deadline - time.monotonic() - closing_s(self.settings))
         stopping: list[Awaitable[None]] = []
         if self._websocket is not None:
-            stopping.append(self._websocket.close_all())
+            stopping.append(_within(left, "closing the websockets", self._websocket.close_all()))
         if self._worker is not None:
             stopping.append(self._worker.stop(left))
         await asyncio.gather(*stopping)
+        if self._read_model is not None:
+            # Cancelling the applier takes a moment; whatever of the bound is left.
+            left = max(0.5, self._deadline - time.monotonic() - closing_s(self.settings))
+            await _within(left, "stopping the read model", self._read_model.stop())
+
+
+async def _within(seconds: float, what: str, step: Awaitable[None]) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await step
+    except TimeoutError:
+        logger.warning("shutdown: %s took more than %.1f s; left unfinished", what, seconds)

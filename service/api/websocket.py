@@ -102,6 +102,7 @@ class _Connection(BaseGraphQLTransportWSHandler[Context, None]):
                 {"id": message["id"], "type": "error", "payload": [error.formatted]}
             )
             return
+        await self.owner.endpoint.before_request()
         await super().handle_subscribe(message)
 
     def watch_revocation(self, listener: Listener) -> None:

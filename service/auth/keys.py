@@ -15,11 +15,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from schema.documents import ApiKeyDoc, ApiKeyView
 from schema.principal import ANONYMOUS, Principal, Role
 from service.errors import ServiceError
 from service.settings import ConfigurationError, Environment, Settings
+from service.storage import stored
 from service.storage.collections import API_KEYS, SOURCES, Database
 
 _PREFIX = "gg"
@@ -90,23 +91,23 @@ async def create_key(
         raise KeyRequestError("source: an admin key belongs to no source")
     key_id = secrets.token_hex(8)
     key = f"{_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
-    await db[API_KEYS].insert_one(
-        {
-            "_id": key_id,
-            "hash": _digest(secret, key),
-            "role": role.value,
-            "source_id": source_id,
-            "label": label[:200],
-            "created_at": datetime.now(UTC),
-            "revoked_at": None,
-        }
-    )
+    record: ApiKeyDoc = {
+        "_id": key_id,
+        "hash": _digest(secret, key),
+        "role": role.value,
+        "source_id": source_id,
+        "label": label[:200],
+        "created_at": datetime.now(UTC),
+        "revoked_at": None,
+    }
+    await db[API_KEYS].insert_one(stored.to_insert(record))
     return NewKey(key_id, key, role, source_id)
 
 
-async def list_keys(db: Database) -> list[dict[str, Any]]:
+async def list_keys(db: Database) -> list[ApiKeyView]:
     """Every key's record without its hash, newest first."""
-    return await db[API_KEYS].find({}, {"hash": 0}).sort("created_at", -1).to_list()
+    records = await db[API_KEYS].find({}, {"hash": 0}).sort("created_at", -1).to_list()
+    return stored.api_key_view.all(records)
 
 
 async def revoke_key(db: Database, key_id: str) -> None:

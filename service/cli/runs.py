@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.table import Table
@@ -13,7 +13,16 @@ from schema.admin.runs import RunSelection
 from service.cli.operator import admin_port
 from service.settings import Settings
 
-COUNT_NAMES = ("fetched", "created", "updated", "unchanged", "rejected", "withdrawn")
+# The keys of schema.documents.RunCounts, in the order the tables show them.
+CountName = Literal["fetched", "created", "updated", "unchanged", "rejected", "withdrawn"]
+COUNT_NAMES: tuple[CountName, ...] = (
+    "fetched",
+    "created",
+    "updated",
+    "unchanged",
+    "rejected",
+    "withdrawn",
+)
 
 
 def add_parser(commands: Any) -> None:

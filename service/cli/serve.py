@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -15,6 +17,7 @@ from service.api.app import create_app
 from service.demo.dataset import load_demo_if_empty
 from service.demo.sources import demo_sources_dir, sync_demo_sources
 from service.settings import Settings
+from service.storage.client import closing_s
 from service.storage.collections import Database
 
 logger = logging.getLogger("guildgraph")
@@ -39,16 +42,46 @@ async def load_demo(db: Database) -> None:
 
 
 class _GracefulServer(uvicorn.Server):
-    """Tells the app at the stop signal, so its worker stops claiming runs while
-    uvicorn drains the requests in flight (bounded by `timeout_graceful_shutdown`)."""
+    """Tells the app at the stop signal, so /readyz says 503 and its worker stops
+    claiming runs; then uvicorn drains the requests in flight (bounded by
+    `timeout_graceful_shutdown`).
 
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+    After SIGTERM the listener stays open for `drain_s` first: requests are still
+    served while load balancers see the 503 and stop sending. A second signal ends
+    the drain period at once; SIGINT (Ctrl-C) skips it.
+    """
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None], drain_s: float) -> None:
         super().__init__(config)
         self._on_exit = on_exit
+        self._drain_s = drain_s
+        self._drain_until: float | None = None
+        self._drain_signal = signal.SIGTERM
+        self._drain_logged = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._on_exit()
+        first = self._drain_until is None and not self.should_exit
+        if first and sig == signal.SIGTERM and self._drain_s > 0:
+            # Only a flag here (a signal handler); on_tick does the rest.
+            self._drain_until = time.monotonic() + self._drain_s
+            self._drain_signal = signal.Signals(sig)
+            return
         super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._drain_until is not None and not self.should_exit:
+            if not self._drain_logged:
+                self._drain_logged = True
+                logger.info(
+                    "stop signal: draining for %.1f s (readyz 503) before closing the listener",
+                    self._drain_s,
+                )
+            if time.monotonic() >= self._drain_until:
+                logger.info("drain period over: closing the listener")
+                # As if the signal came now: uvicorn shuts down and re-raises it at exit.
+                super().handle_exit(self._drain_signal, None)
+        return await super().on_tick(counter)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -65,6 +98,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if hook is not None:
             hook()
 
+    drain_s = settings.drain_period_s
+    # One bound from the stop signal on: the drain period is part of it, and its end
+    # is kept for closing the database.
+    graceful_s = settings.shutdown_timeout_s - drain_s - closing_s(settings)
     config = uvicorn.Config(
         app,
         host=args.host or settings.host,
@@ -73,10 +110,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         http="httptools",
         log_level="info",
         access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or 1,
+        timeout_graceful_shutdown=max(1, int(graceful_s)),
+        # X-Forwarded-For names the client only when a trusted proxy sent it (uvicorn
+        # would otherwise trust 127.0.0.1, and any local caller could pick its address).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
     )
     # uvicorn re-raises the stop signal once shut down; Ctrl-C then ends here (as
     # uvicorn.run does), SIGTERM with the signal's own exit status.
     with contextlib.suppress(KeyboardInterrupt):
-        _GracefulServer(config, begin_shutdown).run()
+        _GracefulServer(config, begin_shutdown, drain_s).run()
     return 0

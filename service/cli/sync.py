@@ -11,6 +11,7 @@ from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from connectors.net.fetcher import SafeFetcher
+from schema.documents import RunDoc
 from service.cli.operator import errors
 from service.cli.runs import COUNT_NAMES
 from service.demo.sources import demo_sources_dir
@@ -69,7 +70,7 @@ async def _sync(settings: Settings, source_id: str, mode: Mode) -> int:
     return 0 if record["status"] in (RunStatus.SUCCEEDED, RunStatus.PARTIALLY_SUCCEEDED) else 1
 
 
-def _summary(record: dict[str, Any]) -> None:
+def _summary(record: RunDoc) -> None:
     table = Table(title=f"{record['source_id']}: {record['status']} ({record['mode']})")
     for name in (*COUNT_NAMES, "pages", "bytes"):
         table.add_column(name, justify="right")

@@ -10,7 +10,7 @@ from typing import Any
 
 from service.demo.sources import demo_sources_dir
 from service.settings import Settings
-from service.storage.client import open_storage
+from service.storage.client import closing_s, open_storage
 from service.sync.fetch_policy import fetcher_factory
 from service.sync.worker import Worker
 
@@ -38,5 +38,6 @@ async def _work(settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
         worker.start()
         await stop.wait()
-        await worker.stop(settings.shutdown_timeout_s)
+        # One bound from the signal on; its end is kept for closing the database.
+        await worker.stop(max(0.5, settings.shutdown_timeout_s - closing_s(settings)))
     return 0

@@ -15,10 +15,10 @@ import json
 import logging
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from connectors.net.fetcher import SafeFetcher
 from connectors.net.policy import FetchPolicy
+from schema.documents import RunDoc
 from service.storage.collections import SOURCES, Database
 from service.sync.engine import run_sync
 from service.sync.runs import Mode, RunActive
@@ -41,7 +41,7 @@ def demo_specs() -> list[SourceSpec]:
     return specs
 
 
-async def sync_demo_sources(db: Database) -> list[dict[str, Any]]:
+async def sync_demo_sources(db: Database) -> list[RunDoc]:
     """Register the demo sources if needed and sync each; the finished run records."""
     policy = FetchPolicy(allow_file_roots=[str(demo_sources_dir().resolve())])
     runs = []

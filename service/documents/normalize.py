@@ -10,13 +10,35 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import overload
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 
-from schema.models import CommunityData, EventData, GeoPoint, LocalizedText, StandardData
+from schema.documents import (
+    ChannelDoc,
+    CommunityFields,
+    CommunityKeys,
+    EventFields,
+    GeoJSONPoint,
+    IdentifierDoc,
+    LocalizedDoc,
+    MoneyDoc,
+    StandardFields,
+    VenueDoc,
+)
+from schema.models import (
+    Channel,
+    CommunityData,
+    EventData,
+    GeoPoint,
+    Identifier,
+    LocalizedText,
+    Money,
+    StandardData,
+    Venue,
+)
 from schema.taxonomy import INDUSTRIES, EventStatus
 from service.documents import search_text as text
 
@@ -33,17 +55,30 @@ LIVE_EVENT_STATUSES = (
 )
 
 
-def localized(value: LocalizedText | None) -> dict[str, str] | None:
+@overload
+def localized(value: LocalizedText) -> LocalizedDoc: ...
+@overload
+def localized(value: LocalizedText | None) -> LocalizedDoc | None: ...
+def localized(value: LocalizedText | None) -> LocalizedDoc | None:
     if value is None:
         return None
-    return {lang: v for lang, v in (("ru", value.ru), ("en", value.en)) if v}
+    doc: LocalizedDoc = {}
+    if value.ru:
+        doc["ru"] = value.ru
+    if value.en:
+        doc["en"] = value.en
+    return doc
 
 
 def texts(value: LocalizedText | None) -> list[str]:
     return [v for v in (value.ru, value.en) if v] if value else []
 
 
-def geojson(point: GeoPoint | None) -> dict[str, Any] | None:
+@overload
+def geojson(point: GeoPoint) -> GeoJSONPoint: ...
+@overload
+def geojson(point: GeoPoint | None) -> GeoJSONPoint | None: ...
+def geojson(point: GeoPoint | None) -> GeoJSONPoint | None:
     return {"type": "Point", "coordinates": [point.lon, point.lat]} if point else None
 
 
@@ -85,7 +120,7 @@ def instant_key(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def community_keys(data: CommunityData, entity_id: ObjectId, now: datetime) -> dict[str, str]:
+def community_keys(data: CommunityData, entity_id: ObjectId, now: datetime) -> CommunityKeys:
     members = data.member_count if data.member_count is not None else -1
     founded = data.founded_year if data.founded_year is not None else UNKNOWN_FOUNDED
     return {
@@ -97,9 +132,40 @@ def community_keys(data: CommunityData, entity_id: ObjectId, now: datetime) -> d
     }
 
 
+def channel(value: Channel) -> ChannelDoc:
+    doc: ChannelDoc = {"type": value.type.value, "url": value.url}
+    if value.label is not None:
+        doc["label"] = value.label
+    return doc
+
+
+def identifier(value: Identifier) -> IdentifierDoc:
+    return {"scheme": value.scheme, "value": value.value}
+
+
+def venue_doc(venue: Venue) -> VenueDoc:
+    """The parts of the venue that are given; its point as GeoJSON."""
+    doc: VenueDoc = {}
+    if venue.name is not None:
+        doc["name"] = venue.name
+    if venue.address is not None:
+        doc["address"] = venue.address
+    if venue.city is not None:
+        doc["city"] = venue.city
+    if venue.country is not None:
+        doc["country"] = venue.country
+    if venue.location is not None:
+        doc["location"] = geojson(venue.location)
+    return doc
+
+
+def money(value: Money) -> MoneyDoc:
+    return {"amount": value.amount, "currency": value.currency}
+
+
 def community_fields(
     data: CommunityData, refs: Refs, entity_id: ObjectId, now: datetime
-) -> dict[str, Any]:
+) -> CommunityFields:
     industry_labels = [label for code in data.industries for label in INDUSTRIES[code]]
     return {
         "name": localized(data.name),
@@ -116,12 +182,12 @@ def community_fields(
         "location": geojson(data.location),
         "website": data.website,
         "website_domain": website_domain(data.website),
-        "channels": [c.model_dump(mode="json", exclude_none=True) for c in data.channels],
+        "channels": [channel(c) for c in data.channels],
         "founded_year": data.founded_year,
         "member_count": data.member_count,
         "offers": [o.value for o in dict.fromkeys(data.offers)],
         "tags": list(dict.fromkeys(t.lower() for t in data.tags)),
-        "identifiers": [i.model_dump() for i in data.identifiers],
+        "identifiers": [identifier(i) for i in data.identifiers],
         "member_of": _resolve(refs, data.member_of),
         "partners": _resolve(refs, data.partners),
         "status": data.status.value,
@@ -138,14 +204,9 @@ def community_fields(
     }
 
 
-def event_fields(data: EventData, refs: Refs, entity_id: ObjectId, now: datetime) -> dict[str, Any]:
+def event_fields(data: EventData, refs: Refs, entity_id: ObjectId, now: datetime) -> EventFields:
     local_start = data.starts_at.astimezone(ZoneInfo(data.timezone))
     venue = data.venue
-    venue_doc = None
-    if venue is not None:
-        venue_doc = venue.model_dump(exclude_none=True, exclude={"location"})
-        if venue.location is not None:
-            venue_doc["location"] = geojson(venue.location)
     return {
         "title": localized(data.title),
         "description": localized(data.description),
@@ -155,13 +216,13 @@ def event_fields(data: EventData, refs: Refs, entity_id: ObjectId, now: datetime
         "timezone": data.timezone,
         "all_day": data.all_day,
         "attendance_mode": data.attendance_mode.value,
-        "venue": venue_doc,
+        "venue": venue_doc(venue) if venue is not None else None,
         "city_key": city_key(venue.city if venue else None),
         "online_url": data.online_url,
         "status": data.status.value,
         "organizers": _resolve(refs, data.organizers),
         "url": data.url,
-        "price": data.price.model_dump() if data.price else None,
+        "price": money(data.price) if data.price else None,
         "is_free": data.is_free,
         "languages": list(dict.fromkeys(data.languages)),
         "tags": list(dict.fromkeys(t.lower() for t in data.tags)),
@@ -180,7 +241,7 @@ def event_fields(data: EventData, refs: Refs, entity_id: ObjectId, now: datetime
 
 def standard_fields(
     data: StandardData, refs: Refs, entity_id: ObjectId, now: datetime
-) -> dict[str, Any]:
+) -> StandardFields:
     issuer = refs.get(data.issuer) if data.issuer else None
     adopters = _resolve(refs, data.adopters)
     code_key = standard_code_key(data.code)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import UpdateOne
 
+from schema.documents import ProvenanceEntry
 from schema.models import (
     Listing,
 )
@@ -23,8 +24,10 @@ from service.ingest.references import resolve_references
 from service.storage.bulk import bulk_write
 from service.storage.collections import LISTINGS, Database
 
+# What each entity's document holds that its listing gives (schema.documents: CommunityFields,
+# EventFields, StandardFields); `_write_entities` adds what the server owns (EntityBase).
 ENTITY_FIELDS: dict[
-    EntityType, Callable[[Any, normalize.Refs, ObjectId, datetime], dict[str, Any]]
+    EntityType, Callable[[Any, normalize.Refs, ObjectId, datetime], Mapping[str, Any]]
 ] = {
     EntityType.COMMUNITY: normalize.community_fields,
     EntityType.EVENT: normalize.event_fields,
@@ -48,14 +51,14 @@ async def apply(
     await refresh_last_event(db, items, organizers_before)
 
 
-def _literal(fields: dict[str, Any]) -> dict[str, Any]:
+def _literal(fields: Mapping[str, Any]) -> dict[str, Any]:
     # Values go through an update pipeline, where a string such as "$100" would be
     # read as a field path: wrap every value so it is stored exactly as given.
     return {name: {"$literal": value} for name, value in fields.items()}
 
 
 def _with_provenance(listing: Listing) -> dict[str, Any]:
-    entry = {
+    entry: ProvenanceEntry = {
         "source_id": listing.source_id,
         "external_id": listing.external_id,
         "url": listing.url,
@@ -95,18 +98,14 @@ async def _write_entities(
             {r for r in normalize.references(item.valid) if r not in source_refs}
         )
         fields = ENTITY_FIELDS[entity](item.valid, source_refs, item.id, now)
-        fields["filter_terms"] = filter_terms(fields) + matching.as_terms(item.match_keys)
+        terms = filter_terms(fields) + matching.as_terms(item.match_keys)
         item.organizers = fields.get("organizers", [])
         update = {
             **_literal(fields),
-            "updated_at": {"$literal": now},
-            "created_at": {"$ifNull": ["$created_at", {"$literal": now}]},
-            "slug": {"$ifNull": ["$slug", {"$literal": slugs[item.id]}]},
-            "sources": _with_provenance(item.listing),
             # Hard keys other sources contributed stay findable after this write.
             "filter_terms": {
                 "$setUnion": [
-                    {"$literal": fields["filter_terms"]},
+                    {"$literal": terms},
                     {
                         "$filter": {
                             "input": {"$ifNull": ["$filter_terms", []]},
@@ -121,6 +120,10 @@ async def _write_entities(
                     },
                 ]
             },
+            "updated_at": {"$literal": now},
+            "created_at": {"$ifNull": ["$created_at", {"$literal": now}]},
+            "slug": {"$ifNull": ["$slug", {"$literal": slugs[item.id]}]},
+            "sources": _with_provenance(item.listing),
         }
         if entity is EntityType.COMMUNITY:
             # Maintained from the community's events, never from its own listing.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,9 @@ class BatchItem:
     hash: str
     data: EntityData | None = None
     errors: list[FieldError] = field(default_factory=list)
-    existing: dict[str, Any] | None = None
+    # The stored listing before this batch: its state, hashes, entity id, `waiting_for`
+    # (read without payload and refused record by pipeline.existing_listings).
+    existing: Mapping[str, Any] | None = None
     entity_id: ObjectId | None = None
     waiting_for: list[str] = field(default_factory=list)
     organizers: list[ObjectId] = field(default_factory=list)

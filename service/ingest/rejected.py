@@ -8,6 +8,7 @@ from typing import Any
 
 from pymongo import UpdateOne
 
+from schema.documents import RefusedRecord
 from schema.models import (
     Listing,
 )
@@ -57,13 +58,7 @@ async def keep_rejected(db: Database, items: list[BatchItem], now: datetime) -> 
                 "$set": {
                     "entity": i.listing.entity.value,
                     "received_at": now,
-                    "rejected": {
-                        "payload": i.listing.payload,
-                        "hash": i.hash,
-                        "url": i.listing.url,
-                        "fetched_at": i.listing.fetched_at,
-                        "errors": [{"path": e.path, "message": e.message} for e in i.errors],
-                    },
+                    "rejected": _refused(i),
                 },
                 # A listing that was applied before stays applied: its entity is still
                 # good. A new one reserves its entity id like any other listing.
@@ -79,3 +74,13 @@ async def keep_rejected(db: Database, items: list[BatchItem], now: datetime) -> 
     ]
     if operations:
         await bulk_write(db, LISTINGS, operations)
+
+
+def _refused(item: BatchItem) -> RefusedRecord:
+    return {
+        "payload": item.listing.payload,
+        "hash": item.hash,
+        "url": item.listing.url,
+        "fetched_at": item.listing.fetched_at,
+        "errors": [{"path": e.path, "message": e.message} for e in item.errors],
+    }

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bson import ObjectId
 
-from schema.relay import Doc
+from schema.documents import NewTombstoneDoc
 from schema.taxonomy import EntityType
+from service.storage import stored
 from service.storage.collections import COMMUNITIES, TOMBSTONES, Database
 
 TOMBSTONE_TTL = timedelta(days=1)
@@ -28,11 +30,14 @@ TOMBSTONE_FIELDS = {
 }
 
 
-async def record_withdrawals(db: Database, entity: EntityType, docs: Iterable[Doc]) -> None:
+async def record_withdrawals(
+    db: Database, entity: EntityType, docs: Iterable[dict[str, Any]]
+) -> None:
     """Write a tombstone per community or event about to be deleted (call before deleting).
 
-    `docs` carry `_id` and `TOMBSTONE_FIELDS`. An event is filed under its organizers'
-    industries, read now: the organizers may be withdrawn in the same pass.
+    `docs` carry `_id` and `TOMBSTONE_FIELDS` (a projection, left a plain dict). An event
+    is filed under its organizers' industries, read now: the organizers may be withdrawn
+    in the same pass.
     """
     if entity not in (EntityType.COMMUNITY, EntityType.EVENT):
         return
@@ -46,7 +51,7 @@ async def record_withdrawals(db: Database, entity: EntityType, docs: Iterable[Do
         if organizers:
             cursor = db[COMMUNITIES].find({"_id": {"$in": list(organizers)}}, {"industries": 1})
             industries_of = {c["_id"]: c.get("industries") or [] async for c in cursor}
-    tombstones = []
+    tombstones: list[NewTombstoneDoc] = []
     for doc in docs:
         if entity is EntityType.EVENT:
             country = (doc.get("venue") or {}).get("country")
@@ -67,4 +72,4 @@ async def record_withdrawals(db: Database, entity: EntityType, docs: Iterable[Do
                 "expires_at": now + TOMBSTONE_TTL,
             }
         )
-    await db[TOMBSTONES].insert_many(tombstones, ordered=False)
+    await db[TOMBSTONES].insert_many([stored.to_insert(t) for t in tombstones], ordered=False)

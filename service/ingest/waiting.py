@@ -12,6 +12,7 @@ from schema.taxonomy import EntityType
 from service.ingest.apply import apply
 from service.ingest.items import APPLY_ORDER, BatchItem
 from service.ingest.validation import validate
+from service.storage import stored
 from service.storage.collections import LISTINGS, Database
 
 
@@ -24,7 +25,8 @@ async def resolve_waiting(db: Database, applied: list[BatchItem], now: datetime)
     for source_id, external_ids in arrived.items():
         cursor = db[LISTINGS].find({"source_id": source_id, "waiting_for": {"$in": external_ids}})
         retry: list[BatchItem] = []
-        async for doc in cursor:
+        async for raw in cursor:
+            doc = stored.listing(raw)
             listing = Listing(
                 entity=EntityType(doc["entity"]),
                 source_id=doc["source_id"],

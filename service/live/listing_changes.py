@@ -7,11 +7,13 @@ from typing import Any
 
 from bson import ObjectId
 
+from schema.documents import ProvenanceEntry
 from schema.enums import ListingChangeKind, ListingEntityType
 from schema.inputs import ListingChangeFilter
 from schema.ports.live import LiveChange
 from service.live.changes import INSERT, UPDATE, Change
 from service.read import filters
+from service.storage import stored
 from service.storage.collections import (
     COMMUNITIES,
     TOMBSTONES,
@@ -38,48 +40,49 @@ def _read_listed(change: Change) -> ListedChange | None:
     if doc is None:  # deleted before the change was read: its tombstone follows
         return None
     if change.collection == TOMBSTONES:
+        tombstone = stored.tombstone(doc)
         item = LiveChange(
             change=ListingChangeKind.WITHDRAWN,
-            entity=ListingEntityType(doc["entity"]),
-            entity_id=str(doc["entity_id"]),
-            at=doc["withdrawn_at"],
-            doc=None,
+            entity=ListingEntityType(tombstone["entity"]),
+            entity_id=str(tombstone["entity_id"]),
+            at=tombstone["withdrawn_at"],
         )
         return ListedChange(
             item,
-            frozenset(doc.get("source_ids") or ()),
-            frozenset(doc.get("countries") or ()),
-            frozenset(doc.get("industries") or ()),
+            frozenset(tombstone.get("source_ids") or ()),
+            frozenset(tombstone.get("countries") or ()),
+            frozenset(tombstone.get("industries") or ()),
         )
     if change.operation == UPDATE and change.fields is not None:
         if change.fields <= _INTERNAL_FIELDS:
             return None
-    is_community = change.collection == COMMUNITIES
-    item = LiveChange(
-        change=ListingChangeKind.CREATED
-        if change.operation == INSERT
-        else ListingChangeKind.UPDATED,
-        entity=ListingEntityType.COMMUNITY if is_community else ListingEntityType.EVENT,
-        entity_id=str(doc["_id"]),
-        at=change.at,
-        doc=doc,
-    )
-    sources = frozenset(s["source_id"] for s in doc.get("sources") or ())
-    if is_community:
+    kind = ListingChangeKind.CREATED if change.operation == INSERT else ListingChangeKind.UPDATED
+    # The hub's projection leaves out `search_terms` (service.live.changes): a view.
+    if change.collection == COMMUNITIES:
+        community = stored.community_view(doc)
+        item = LiveChange(
+            kind, ListingEntityType.COMMUNITY, str(community["_id"]), change.at, community=community
+        )
         return ListedChange(
             item,
-            sources,
-            frozenset(doc.get("countries") or ()),
-            frozenset(doc.get("industries") or ()),
+            _sources(community.get("sources")),
+            frozenset(community.get("countries") or ()),
+            frozenset(community.get("industries") or ()),
         )
-    country = (doc.get("venue") or {}).get("country")
+    event = stored.event_view(doc)
+    item = LiveChange(kind, ListingEntityType.EVENT, str(event["_id"]), change.at, event=event)
+    country = (event.get("venue") or {}).get("country")
     return ListedChange(
         item,
-        sources,
+        _sources(event.get("sources")),
         frozenset([country] if country else ()),
         None,
-        tuple(doc.get("organizers") or ()),
+        tuple(event.get("organizers") or ()),
     )
+
+
+def _sources(entries: list[ProvenanceEntry] | None) -> frozenset[str]:
+    return frozenset(s["source_id"] for s in entries or ())
 
 
 def listed(change: Change) -> ListedChange | None:

@@ -16,12 +16,12 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from graphql import GraphQLError
 
+from schema.documents import RunDoc
 from schema.errors import AccessDenied, UserInputError
 from schema.inputs import ListingChangeFilter
 from schema.ports.live import LiveChange
 from schema.ports.reads import DataAccess
 from schema.principal import Principal, Role
-from schema.relay import Doc
 from service.live.changes import (
     DELETE,
     INSERT,
@@ -34,7 +34,9 @@ from service.live.changes import (
 )
 from service.live.listing_changes import ListingSelection, listed
 from service.read.reader import GraphReader
+from service.read_model.store import Readers
 from service.settings import Settings
+from service.storage import stored
 from service.storage.collections import (
     API_KEYS,
     COMMUNITIES,
@@ -93,16 +95,18 @@ class LiveService:
         db: Database,
         principal: Principal,
         settings: Settings,
+        readers: Readers,
         hubs: LiveHubs | None = None,
     ) -> None:
         self._db = db
         self._principal = principal
         self._settings = settings
+        self._readers = readers
         self._hubs = hubs
 
     def with_hubs(self, hubs: LiveHubs) -> LiveService:
         """The same service reading the instance's shared streams."""
-        return LiveService(self._db, self._principal, self._settings, hubs)
+        return LiveService(self._db, self._principal, self._settings, self._readers, hubs)
 
     @property
     def database(self) -> Database:
@@ -113,7 +117,7 @@ class LiveService:
         return self._settings.subscriptions_per_key
 
     def reader(self, now: datetime) -> DataAccess:
-        return GraphReader(self._db, now)
+        return GraphReader(self._readers.connection, now)
 
     async def _listen(
         self,
@@ -174,7 +178,7 @@ class LiveService:
         cursor = self._db[COMMUNITIES].find({"_id": {"$in": list(organizers)}}, {"industries": 1})
         return frozenset([i async for doc in cursor for i in doc.get("industries") or ()])
 
-    async def run_progress(self, run_id: str) -> AsyncGenerator[Doc, None]:
+    async def run_progress(self, run_id: str) -> AsyncGenerator[RunDoc, None]:
         # The role first: a refusal must not tell whether the run exists.
         if self._principal.role is not Role.ADMIN:
             raise AccessDenied
@@ -184,7 +188,7 @@ class LiveService:
             lambda hubs: hubs.runs, RUN_OPERATIONS, lambda c: c.key == key
         )
         try:
-            doc = await self._db[SYNC_RUNS].find_one({"_id": key})
+            doc = stored.run.one(await self._db[SYNC_RUNS].find_one({"_id": key}))
         except BaseException:
             listener.close()
             raise
@@ -194,8 +198,8 @@ class LiveService:
         return self._run_feed(listener, key, doc)
 
     async def _run_feed(
-        self, listener: Listener, key: ObjectId, doc: Doc
-    ) -> AsyncGenerator[Doc, None]:
+        self, listener: Listener, key: ObjectId, doc: RunDoc
+    ) -> AsyncGenerator[RunDoc, None]:
         try:
             yield doc
             while doc["status"] not in TERMINAL:
@@ -206,7 +210,7 @@ class LiveService:
                 # Every queued change is covered by the read below; a change read
                 # from the stream may be older than the document already sent.
                 listener.drain()
-                current = await self._db[SYNC_RUNS].find_one({"_id": key})
+                current = stored.run.one(await self._db[SYNC_RUNS].find_one({"_id": key}))
                 if current is None:
                     return
                 if current != doc:

@@ -30,6 +30,7 @@ from schema.taxonomy import EntityType
 from service.ingest.pipeline import ingest
 from service.ingest.withdrawal import withdraw_listings
 from service.partner import idempotency
+from service.read_model.barrier import ReadBarrier
 from service.settings import Settings
 from service.storage.collections import LISTINGS, SOURCES, Database
 from service.sync.sources import PUSH, Family
@@ -38,10 +39,18 @@ UPSERT = "upsertListings"
 
 
 class PartnerService:
-    def __init__(self, db: Database, principal: Principal, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        principal: Principal,
+        settings: Settings,
+        barrier: ReadBarrier | None = None,
+    ) -> None:
         self._db = db
         self._principal = principal
         self._settings = settings
+        # Read-your-writes: a write returns once this host's read model shows it.
+        self._barrier = barrier
 
     async def upsert_listings(
         self, listings: Sequence[ListingInput], idempotency_key: str | None
@@ -60,7 +69,16 @@ class PartnerService:
         await self._check_source(source_id)
         batch = drafts(listings)
         if idempotency_key is None:
-            return await self._upsert(source_id, batch)
+            results = await self._upsert(source_id, batch)
+        else:
+            results = await self._upsert_once(source_id, key_id, idempotency_key, batch)
+        if self._barrier is not None:
+            await self._barrier.wait()
+        return results
+
+    async def _upsert_once(
+        self, source_id: str, key_id: str, idempotency_key: str, batch: list[ListingDraft]
+    ) -> list[UpsertedItem]:
         try:
             response = await idempotency.run_once(
                 self._db,
@@ -88,6 +106,8 @@ class PartnerService:
         await self._check_source(source_id)
         wanted = [external_id.strip() for external_id in external_ids]
         held = await withdraw_listings(self._db, source_id, wanted)
+        if self._barrier is not None:
+            await self._barrier.wait()
         return [
             WithdrawnItem(
                 index,

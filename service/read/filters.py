@@ -1,13 +1,19 @@
-"""Typed GraphQL filter inputs -> MongoDB match documents.
+"""Typed GraphQL filter inputs -> SQL conditions over the read model.
 
-Only values from typed inputs and enums reach a query; free text is analysed
-into search terms, codes are checked against the vocabulary, ids are parsed.
+Only values from typed inputs and enums reach a query, always as parameters:
+codes are checked against the vocabulary, ids are parsed, free text is analysed
+into search terms elsewhere (service.read.search). Table and column names come
+from this module, never from a client.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from bson import ObjectId
@@ -25,111 +31,83 @@ from schema.inputs import (
 )
 from schema.relay import expect_global_id
 from schema.taxonomy import INDUSTRIES
-from service.documents.filter_terms import TERM_FIELDS, term
-from service.documents.normalize import city_key
+from service.documents.normalize import LIVE_EVENT_STATUSES, city_key
+from service.read_model.rows import epoch_us
 
-Match = dict[str, Any]
-# Ranges get both ends: the embedded server is only fast on bounded ranges.
-FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
-FAR_PAST = datetime(1, 1, 1, tzinfo=UTC)
 _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 EARTH_RADIUS_KM = 6371.0088
 MAX_FILTER_NESTING = 4
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
-def object_id(raw: str, argument: str) -> ObjectId:
+@dataclass(frozen=True)
+class Condition:
+    """A SQL boolean expression and its parameters; empty means "every row"."""
+
+    sql: str = ""
+    params: tuple[Any, ...] = field(default_factory=tuple)
+
+    def __bool__(self) -> bool:
+        return bool(self.sql)
+
+    def where(self) -> str:
+        return f"WHERE {self.sql}" if self.sql else ""
+
+
+TRUE = Condition()
+
+
+def every(conditions: Iterable[Condition]) -> Condition:
+    parts = [c for c in conditions if c]
+    if not parts:
+        return TRUE
+    if len(parts) == 1:
+        return parts[0]
+    return Condition(
+        " AND ".join(f"({c.sql})" for c in parts), tuple(p for c in parts for p in c.params)
+    )
+
+
+def any_of(conditions: Sequence[Condition]) -> Condition:
+    """OR of the branches; an empty branch matches everything, so then no condition."""
+    if not conditions or not all(conditions):
+        return TRUE
+    return Condition(
+        " OR ".join(f"({c.sql})" for c in conditions),
+        tuple(p for c in conditions for p in c.params),
+    )
+
+
+def column_in(column: str, values: Sequence[Any]) -> Condition:
+    if len(values) == 1:
+        return Condition(f"{column} = ?", (values[0],))
+    return Condition(f"{column} IN ({', '.join('?' * len(values))})", tuple(values))
+
+
+def having_value(alias: str, table: str, name: str, values: Sequence[str]) -> Condition:
+    """The row has at least one of `values` in its multi-valued field `name`."""
+    inner = column_in("value", values)
+    return Condition(
+        f"{alias}.id IN (SELECT id FROM {table} WHERE field = ? AND {inner.sql})",
+        (name, *inner.params),
+    )
+
+
+def object_id(raw: str, argument: str) -> str:
     try:
-        return ObjectId(raw)
+        return str(ObjectId(raw))
     except (InvalidId, TypeError):
         raise UserInputError(
             f"'{argument}' does not name an existing object", argument=argument
         ) from None
 
 
-def entity_ref(global_id: str, type_name: str, argument: str) -> ObjectId:
+def entity_ref(global_id: str, type_name: str, argument: str) -> str:
     return object_id(expect_global_id(global_id, type_name, argument=argument), argument)
 
 
-# The embedded server walks the index of a filter's first clause and checks the
-# rest on each document it reads, so the clause expected to select least goes first.
-_SELECTIVE_FIRST = ("_id", "search_terms", "venue.location", "filter_terms", "code_key", "slug")
-
-
-def combine(conditions: list[Match]) -> Match:
-    """AND the conditions into one flat document.
-
-    A flat filter lets the server pick an index; `$and` would not (the embedded
-    server then scans the collection). Only a true clash (the same operator on the
-    same field twice) is kept aside under `$and`, which the store resolves
-    through indexed queries (see GraphReader._indexable).
-    """
-    merged: Match = {}
-    clashes: list[Match] = []
-    for condition in conditions:
-        for field, value in condition.items():
-            if field == "$and":
-                clashes.extend(value)
-            elif field not in merged:
-                merged[field] = value
-            elif (
-                not field.startswith("$")
-                and _is_operators(merged[field])
-                and _is_operators(value)
-                and not set(merged[field]) & set(value)
-            ):
-                merged[field] = {**merged[field], **value}
-            else:
-                clashes.append({field: value})
-    if clashes:
-        merged["$and"] = clashes
-    return merged
-
-
-def indexed(match: Match) -> Match:
-    """The filter as sent: one indexed `filter_terms` clause first, the exact clauses after.
-
-    The original clause stays as written (it is exact for arrays of ids, dates,
-    `$all`); the added term clause only lets one index find the candidates.
-    """
-    routed = dict(match)
-    if "filter_terms" not in routed:
-        for field in TERM_FIELDS:
-            terms = _terms_for(field, routed.get(field))
-            if terms:
-                routed["filter_terms"] = terms[0] if len(terms) == 1 else {"$in": terms}
-                break
-    rank = {name: i for i, name in enumerate(_SELECTIVE_FIRST)}
-    return dict(sorted(routed.items(), key=lambda item: rank.get(item[0], len(rank))))
-
-
-def _terms_for(field: str, condition: Any) -> list[str]:
-    if condition is None:
-        return []
-    if isinstance(condition, dict):
-        if set(condition) == {"$in"}:
-            values = condition["$in"]
-        elif set(condition) == {"$all"}:
-            values = condition["$all"][:1]  # candidates: those with the first value
-        else:
-            return []
-    else:
-        values = [condition]
-    if not values or any(isinstance(v, dict | list) for v in values):
-        return []
-    return [term(field, v) for v in values]
-
-
-def _is_operators(value: Any) -> bool:
-    return isinstance(value, dict) and all(str(k).startswith("$") for k in value)
-
-
-def one_of(values: list[Any]) -> Any:
-    """`$in`, or a bare value when there is one: equality can use compound indexes."""
-    return values[0] if len(values) == 1 else {"$in": values}
-
-
-def _values(values: list[Any] | None) -> list[Any] | None:
-    return [getattr(v, "value", v) for v in values] if values else None
+def _values(values: Sequence[Any] | None) -> list[Any] | None:
+    return [v.value if isinstance(v, Enum) else v for v in values] if values else None
 
 
 def industries(codes: list[str], argument: str = "industries") -> list[str]:
@@ -153,135 +131,178 @@ def countries(codes: list[str], argument: str = "countries") -> list[str]:
     return [c.upper() for c in codes]
 
 
-def _int_range(field: str, value: IntRange, argument: str) -> Match:
+def _int_range(column: str, value: IntRange, argument: str) -> Condition:
     if value.min is not None and value.max is not None and value.min > value.max:
         raise UserInputError(f"'{argument}.min' is greater than its 'max'", argument=argument)
-    bounds: dict[str, int] = {"$gte": value.min if value.min is not None else -(2**31)}
-    bounds["$lte"] = value.max if value.max is not None else 2**31 - 1
-    return {field: bounds}
+    low = value.min if value.min is not None else INT_MIN
+    high = value.max if value.max is not None else INT_MAX
+    return Condition(f"{column} BETWEEN ? AND ?", (low, high))
 
 
-def community_match(value: CommunityFilter | None, now: datetime, depth: int = 0) -> Match:
+def _upcoming(alias: str, now: datetime) -> Condition:
+    """The community organizes a live event that has not started yet."""
+    live = column_in("e.status", list(LIVE_EVENT_STATUSES))
+    return Condition(
+        "EXISTS (SELECT 1 FROM event_organizers o JOIN events e ON e.id = o.event_id "
+        f"WHERE o.community_id = {alias}.id AND e.starts_at >= ? AND {live.sql})",
+        (epoch_us(now), *live.params),
+    )
+
+
+def community_condition(
+    value: CommunityFilter | None, now: datetime, alias: str = "c", depth: int = 0
+) -> Condition:
     if value is None:
-        return {}
+        return TRUE
     if depth > MAX_FILTER_NESTING:
         raise UserInputError(
             f"'filter' nests AND/OR deeper than {MAX_FILTER_NESTING} levels", argument="filter"
         )
-    conditions: list[Match] = []
+    values = "community_values"
+    conditions: list[Condition] = []
     if kinds := _values(value.kinds):
-        conditions.append({"kind": one_of(kinds)})
+        conditions.append(column_in(f"{alias}.kind", kinds))
     if forms := _values(value.forms):
-        conditions.append({"form": one_of(forms)})
+        conditions.append(column_in(f"{alias}.form", forms))
     if value.formality is not None:
-        conditions.append({"formality": value.formality.value})
+        conditions.append(column_in(f"{alias}.formality", [value.formality.value]))
     if value.industries:
         codes = industries(value.industries, "filter.industries")
-        if value.industries_match is MatchMode.ALL and len(codes) > 1:
-            conditions.append({"industries": {"$all": codes}})
+        if value.industries_match is MatchMode.ALL:
+            conditions += [having_value(alias, values, "industries", [c]) for c in codes]
         else:
-            conditions.append({"industries": one_of(codes)})
+            conditions.append(having_value(alias, values, "industries", codes))
     if value.countries:
-        conditions.append({"countries": one_of(countries(value.countries, "filter.countries"))})
+        codes = countries(value.countries, "filter.countries")
+        conditions.append(having_value(alias, values, "countries", codes))
     if value.city:
-        conditions.append({"city_key": city_key(value.city)})
+        conditions.append(Condition(f"{alias}.city_key = ?", (city_key(value.city),)))
     if value.tags:
-        conditions.append({"tags": one_of([t.lower() for t in value.tags])})
+        tags = [t.lower() for t in value.tags]
+        conditions.append(having_value(alias, values, "tags", tags))
     if offers := _values(value.offers):
-        conditions.append({"offers": one_of(offers)})
+        conditions.append(having_value(alias, values, "offers", offers))
     if value.founded_year is not None:
-        conditions.append(_int_range("founded_year", value.founded_year, "filter.foundedYear"))
+        conditions.append(
+            _int_range(f"{alias}.founded_year", value.founded_year, "filter.foundedYear")
+        )
     if value.member_of is not None:
         parent = entity_ref(value.member_of, "Community", "filter.memberOf")
-        conditions.append({"member_of": parent})
+        conditions.append(having_value(alias, values, "member_of", [parent]))
     if value.has_upcoming_events is True:
-        conditions.append({"last_event_at": {"$gte": now, "$lt": FAR_FUTURE}})
+        conditions.append(_upcoming(alias, now))
     elif value.has_upcoming_events is False:
-        conditions.append({"last_event_at": {"$gte": FAR_PAST, "$lt": now}})
+        upcoming = _upcoming(alias, now)
+        conditions.append(Condition(f"NOT ({upcoming.sql})", upcoming.params))
     if statuses := _values(value.statuses):
-        conditions.append({"status": one_of(statuses)})
-    if value.and_:
-        conditions.extend(community_match(sub, now, depth + 1) for sub in value.and_)
+        conditions.append(column_in(f"{alias}.status", statuses))
+    for sub in value.and_ or []:
+        conditions.append(community_condition(sub, now, alias, depth + 1))
     if value.or_:
-        branches = [community_match(sub, now, depth + 1) for sub in value.or_]
-        # An empty branch matches everything, so the OR adds no condition.
-        if all(branches):
-            conditions.append({"$or": branches})
-    return combine(conditions)
-
-
-def _time_range(start: datetime | None, end: datetime | None, now: datetime) -> Match:
-    if start is None and end is None:
-        start = now  # the default view is what is still to come
-    lower = _utc(start) if start is not None else FAR_PAST
-    upper = _utc(end) if end is not None else FAR_FUTURE
-    if lower >= upper:
-        raise UserInputError("'filter.from' must be before 'filter.to'", argument="filter.from")
-    return {"starts_at": {"$gte": lower, "$lt": upper}}
+        conditions.append(
+            any_of([community_condition(sub, now, alias, depth + 1) for sub in value.or_])
+        )
+    return every(conditions)
 
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _near(value: NearInput) -> Match:
+def _time_range(
+    alias: str, start: datetime | None, end: datetime | None, now: datetime
+) -> Condition:
+    if start is None and end is None:
+        start = now  # the default view is what is still to come
+    conditions = []
+    if start is not None and end is not None and _utc(start) >= _utc(end):
+        raise UserInputError("'filter.from' must be before 'filter.to'", argument="filter.from")
+    if start is not None:
+        conditions.append(Condition(f"{alias}.starts_at >= ?", (epoch_us(_utc(start)),)))
+    if end is not None:
+        conditions.append(Condition(f"{alias}.starts_at < ?", (epoch_us(_utc(end)),)))
+    return every(conditions)
+
+
+def _near(alias: str, value: NearInput) -> Condition:
     if not -90 <= value.lat <= 90 or not -180 <= value.lon <= 180:
         raise UserInputError("'filter.near' needs -90<=lat<=90 and -180<=lon<=180", argument="near")
     if not 0 < value.radius_km <= 20_000:
         raise UserInputError(
             "'filter.near.radiusKm' must be above 0 and at most 20000", argument="near"
         )
-    sphere = [[value.lon, value.lat], value.radius_km / EARTH_RADIUS_KM]
-    return {"venue.location": {"$geoWithin": {"$centerSphere": sphere}}}
+    # Great-circle distance (the spherical law of cosines), clamped for rounding; the
+    # latitude band first lets the index on `lat` narrow the candidates.
+    band = math.degrees(value.radius_km / EARTH_RADIUS_KM)
+    lat, lon = math.radians(value.lat), math.radians(value.lon)
+    return Condition(
+        f"{alias}.lat BETWEEN ? AND ? AND {EARTH_RADIUS_KM} * acos(min(1.0, max(-1.0, "
+        f"sin(?) * sin(radians({alias}.lat)) + cos(?) * cos(radians({alias}.lat)) "
+        f"* cos(radians({alias}.lon) - ?)))) <= ?",
+        (value.lat - band, value.lat + band, lat, lat, lon, value.radius_km),
+    )
 
 
-def event_match(value: EventFilter | CommunityEventFilter | None, now: datetime) -> Match:
+def event_condition(
+    value: EventFilter | CommunityEventFilter | None, now: datetime, alias: str = "e"
+) -> Condition:
     if value is None:
-        return _time_range(None, None, now)
-    conditions = [_time_range(value.from_, value.to, now)]
+        return _time_range(alias, None, None, now)
+    conditions = [_time_range(alias, value.from_, value.to, now)]
     if formats := _values(value.formats):
-        conditions.append({"format": one_of(formats)})
+        conditions.append(column_in(f"{alias}.format", formats))
     if modes := _values(value.attendance_modes):
-        conditions.append({"attendance_mode": one_of(modes)})
+        conditions.append(column_in(f"{alias}.attendance_mode", modes))
     if statuses := _values(value.statuses):
-        conditions.append({"status": one_of(statuses)})
+        conditions.append(column_in(f"{alias}.status", statuses))
     if isinstance(value, EventFilter):
         if value.countries:
             codes = countries(value.countries, "filter.countries")
-            conditions.append({"venue.country": one_of(codes)})
+            conditions.append(column_in(f"{alias}.country", codes))
         if value.city:
-            conditions.append({"city_key": city_key(value.city)})
+            conditions.append(Condition(f"{alias}.city_key = ?", (city_key(value.city),)))
         if value.organizer is not None:
             organizer = entity_ref(value.organizer, "Community", "filter.organizer")
-            conditions.append({"organizers": organizer})
+            conditions.append(
+                Condition(
+                    f"{alias}.id IN (SELECT event_id FROM event_organizers WHERE community_id = ?)",
+                    (organizer,),
+                )
+            )
         if value.near is not None:
-            conditions.append(_near(value.near))
-    return combine(conditions)
+            conditions.append(_near(alias, value.near))
+    return every(conditions)
 
 
-def standard_match(value: StandardFilter | None) -> Match:
+def standard_condition(value: StandardFilter | None, alias: str = "s") -> Condition:
     if value is None:
-        return {}
-    conditions: list[Match] = []
+        return TRUE
+    conditions: list[Condition] = []
     if kinds := _values(value.kinds):
-        conditions.append({"kind": one_of(kinds)})
+        conditions.append(column_in(f"{alias}.kind", kinds))
     if statuses := _values(value.statuses):
-        conditions.append({"status": one_of(statuses)})
+        conditions.append(column_in(f"{alias}.status", statuses))
     if value.issuer is not None:
-        conditions.append({"issuer": entity_ref(value.issuer, "Community", "filter.issuer")})
+        issuer = entity_ref(value.issuer, "Community", "filter.issuer")
+        conditions.append(Condition(f"{alias}.issuer = ?", (issuer,)))
     if value.industries:
         codes = industries(value.industries, "filter.industries")
-        conditions.append({"industries": one_of(codes)})
-    return combine(conditions)
+        conditions.append(having_value(alias, "standard_values", "industries", codes))
+    return every(conditions)
 
 
-ROLE_FIELD = {
-    StandardRole.ISSUED: "issuer",
-    StandardRole.ADOPTED: "adopters",
-    StandardRole.ANY: "parties",
-}
-
-
-def standard_kinds(kinds: list[StandardKind] | None) -> Match:
+def standard_kinds(kinds: Sequence[StandardKind] | None, alias: str = "s") -> Condition:
     values = _values(kinds)
-    return {"kind": one_of(values)} if values else {}
+    return column_in(f"{alias}.kind", values) if values else TRUE
+
+
+def standard_role(role: StandardRole, parent_column: str, alias: str = "s") -> Condition:
+    """The standard is issued / adopted / either by the community in `parent_column`."""
+    if role is StandardRole.ISSUED:
+        return Condition(f"{alias}.issuer = {parent_column}")
+    field_name = "adopters" if role is StandardRole.ADOPTED else "parties"
+    return Condition(
+        f"EXISTS (SELECT 1 FROM standard_values v WHERE v.field = ? "
+        f"AND v.value = {parent_column} AND v.id = {alias}.id)",
+        (field_name,),
+    )

@@ -1,75 +1,128 @@
-"""`GraphReader`: the per-request implementation of schema.ports.reads.DataAccess.
+"""`GraphReader`: the per-request implementation of schema.ports.reads.DataAccess,
+over this host's read model (service.read_model): no database round trip.
 
 Built once per request, so its DataLoaders batch and cache only within that
-request: N parents asking for their events cost one aggregation, not N finds.
+request. Queries are plain SQLite on the event loop's thread: each is an indexed
+look-up or a short scan of milliseconds, cheaper than handing it to a thread.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from schema.documents import CommunityView, EventView, StandardView
 from schema.enums import CommunitySort, EventSort, StandardKind, StandardRole, StandardSort
 from schema.inputs import CommunityEventFilter, CommunityFilter, EventFilter, StandardFilter
-from schema.relay import Doc, Page, PageRequest
+from schema.relay import D, Page, PageRequest
 from service.documents.normalize import standard_code_key
-from service.read import filters, search
+from service.read import filters
+from service.read.filters import Condition, every
 from service.read.loaders import (
-    PROJECTION,
     ByIdLoader,
+    Children,
+    Connect,
     NestedArgs,
     NestedPages,
-    SharedScans,
     args_key,
+    with_keys,
 )
 from service.read.orders import (
     COMMUNITY_ORDER,
+    DEFAULT,
     EVENT_ORDER,
     RELEVANCE,
     STANDARD_ORDER,
-    default_order,
+    order_by,
+    sql_after,
 )
-from service.storage.collections import COMMUNITIES, EVENTS, STANDARDS, Database
+from service.read.search import analyse, ranking
+from service.read_model.rows import COMMUNITIES, EVENTS, STANDARDS, decode_doc
+from service.read_model.tables import MAIN, TERMS
+from service.storage import stored
 from service.storage.keyset import Ordering
+from service.storage.stored import Stored
+
+ALIAS = {COMMUNITIES: "c", EVENTS: "e", STANDARDS: "s"}
+COMMUNITY_FACETS = (("kind", False), ("form", False), ("industries", True), ("countries", True))
+EVENT_FACETS = (("format", False), ("attendance_mode", False), ("month", False))
 
 
 class GraphReader:
-    def __init__(self, db: Database, now: datetime) -> None:
-        self._db = db
+    def __init__(self, connect: Connect, now: datetime) -> None:
+        self._connect = connect
         self._now = now
-        self._scans = SharedScans(db)
-        self._communities = ByIdLoader(db, COMMUNITIES)
-        self._events = ByIdLoader(db, EVENTS)
-        self._standards = ByIdLoader(db, STANDARDS)
-        self._community_events = NestedPages(db, EVENTS, "organizers")
-        self._community_members = NestedPages(db, COMMUNITIES, "member_of")
+        self._communities = ByIdLoader(connect, COMMUNITIES, stored.community_view)
+        self._events = ByIdLoader(connect, EVENTS, stored.event_view)
+        self._standards = ByIdLoader(connect, STANDARDS, stored.standard_view)
+        self._community_events = NestedPages(
+            connect,
+            Children(
+                "event_organizers o JOIN events e ON e.id = o.event_id", "o.community_id", "e"
+            ),
+            stored.event_view,
+        )
+        self._community_members = NestedPages(
+            connect,
+            Children(
+                "community_values v JOIN communities c ON c.id = v.id",
+                "v.value",
+                "c",
+                Condition("v.field = ?", ("member_of",)),
+            ),
+            stored.community_view,
+        )
+        issued = Children("standards s", "s.issuer", "s")
         self._community_standards = {
-            role: NestedPages(db, STANDARDS, field) for role, field in filters.ROLE_FIELD.items()
+            StandardRole.ISSUED: NestedPages(connect, issued, stored.standard_view),
+            **{
+                role: NestedPages(
+                    connect,
+                    Children(
+                        "standard_values v JOIN standards s ON s.id = v.id",
+                        "v.value",
+                        "s",
+                        Condition("v.field = ?", (field,)),
+                    ),
+                    stored.standard_view,
+                )
+                for role, field in (
+                    (StandardRole.ADOPTED, "adopters"),
+                    (StandardRole.ANY, "parties"),
+                )
+            },
         }
 
     # -- single objects -------------------------------------------------------------------
 
-    async def community(self, community_id: str) -> Doc | None:
+    async def community(self, community_id: str) -> CommunityView | None:
         return await self._communities.loader.load(community_id)
 
-    async def communities_by_ids(self, community_ids: Sequence[str]) -> list[Doc | None]:
+    async def communities_by_ids(self, community_ids: Sequence[str]) -> list[CommunityView | None]:
         return list(await self._communities.loader.load_many(community_ids))
 
-    async def community_by_slug(self, slug: str) -> Doc | None:
-        return await self._db[COMMUNITIES].find_one({"slug": slug}, PROJECTION)
+    async def community_by_slug(self, slug: str) -> CommunityView | None:
+        return self._one(
+            "SELECT doc FROM communities WHERE slug = ?", (slug,), stored.community_view
+        )
 
-    async def event(self, event_id: str) -> Doc | None:
+    async def event(self, event_id: str) -> EventView | None:
         return await self._events.loader.load(event_id)
 
-    async def standard(self, standard_id: str) -> Doc | None:
+    async def standard(self, standard_id: str) -> StandardView | None:
         return await self._standards.loader.load(standard_id)
 
-    async def standard_by_code(self, code: str) -> Doc | None:
-        cursor = self._db[STANDARDS].find({"code_key": standard_code_key(code)}, PROJECTION)
-        docs = await cursor.sort("_id", 1).limit(1).to_list()
-        return docs[0] if docs else None
+    async def standard_by_code(self, code: str) -> StandardView | None:
+        return self._one(
+            "SELECT doc FROM standards WHERE code_key = ? ORDER BY id LIMIT 1",
+            (standard_code_key(code),),
+            stored.standard_view,
+        )
+
+    def _one(self, sql: str, params: tuple[Any, ...], convert: Stored[D]) -> D | None:
+        row = self._connect().execute(sql, params).fetchone()
+        return convert(decode_doc(row[0])) if row else None
 
     # -- lists ----------------------------------------------------------------------------
 
@@ -80,10 +133,12 @@ class GraphReader:
         sort: CommunitySort,
         page: PageRequest,
         with_total: bool,
-    ) -> Page:
-        match = filters.community_match(filter, self._now)
+    ) -> Page[CommunityView]:
+        condition = filters.community_condition(filter, self._now)
         ordering = None if sort is CommunitySort.RELEVANCE else COMMUNITY_ORDER[sort]
-        return await self._list(COMMUNITIES, match, search, ordering, page, with_total)
+        return self._list(
+            COMMUNITIES, condition, search, ordering, page, with_total, stored.community_view
+        )
 
     async def events(
         self,
@@ -92,10 +147,10 @@ class GraphReader:
         sort: EventSort,
         page: PageRequest,
         with_total: bool,
-    ) -> Page:
-        match = filters.event_match(filter, self._now)
+    ) -> Page[EventView]:
+        condition = filters.event_condition(filter, self._now)
         ordering = None if sort is EventSort.RELEVANCE else EVENT_ORDER[sort]
-        return await self._list(EVENTS, match, search, ordering, page, with_total)
+        return self._list(EVENTS, condition, search, ordering, page, with_total, stored.event_view)
 
     async def standards(
         self,
@@ -104,92 +159,74 @@ class GraphReader:
         sort: StandardSort,
         page: PageRequest,
         with_total: bool,
-    ) -> Page:
-        match = filters.standard_match(filter)
+    ) -> Page[StandardView]:
+        condition = filters.standard_condition(filter)
         ordering = None if sort is StandardSort.RELEVANCE else STANDARD_ORDER[sort]
-        return await self._list(STANDARDS, match, search, ordering, page, with_total)
+        return self._list(
+            STANDARDS, condition, search, ordering, page, with_total, stored.standard_view
+        )
 
-    async def _list(
+    def _list(
         self,
         collection: str,
-        match: dict[str, Any],
+        condition: Condition,
         text: str | None,
         ordering: Ordering | None,
         page: PageRequest,
         with_total: bool,
-    ) -> Page:
-        words = search.analyse(text)
+        convert: Stored[D],
+    ) -> Page[D]:
+        words = analyse(text)
         if text and text.strip() and not words:
             return Page(docs=[], cursors=[], total=0 if with_total else None)
-        if words:
-            match = filters.combine([search.term_match(words), match])
         if ordering is None:
-            ordering = RELEVANCE[collection] if words else default_order(collection)
-        match = await self._indexable(collection, match)
+            ordering = RELEVANCE[collection] if words else DEFAULT[collection]
+        alias = ALIAS[collection]
         position = ordering.position(page)
-        fields = ordering.fields(page.backward)
-        if not match and not ordering.is_ranked:
-            return await self._walk(collection, ordering, page, position, with_total)
-        stages: list[dict[str, Any]] = []
-        if ordering.is_ranked:
-            stages += search.score_stages(words)
-        if position:
-            # After ranking, the cursor's score fields exist to compare with.
-            stages.append({"$match": ordering.after(position, page.backward)})
-        stages += [{"$sort": dict(fields)}, {"$limit": page.size + 1}, {"$project": PROJECTION}]
-        parts = {"page": stages}
-        if with_total:
-            parts["count"] = [{"$count": "n"}]
-        answers = await self._scans.run(collection, match, parts)
+        head, source, head_params = self._source(collection, words)
+        keyset = sql_after(ordering, position, page.backward, alias) if position else Condition()
+        where = every([condition, keyset])
+        keys = [name for name, _ in ordering.fields()]
+        columns = ", ".join(
+            f"r.{name[1:]} AS {name}" if name.startswith("_") else f"{alias}.{name}"
+            for name in keys
+        )
+        rows = (
+            self._connect()
+            .execute(
+                f"{head} SELECT {alias}.doc, {columns} FROM {source} {where.where()} "
+                f"ORDER BY {order_by(ordering, page.backward, alias)} LIMIT ?",
+                (*head_params, *where.params, page.size + 1),
+            )
+            .fetchall()
+        )
         total: int | None = None
         if with_total:
-            total = answers["count"][0]["n"] if answers["count"] else 0
-        return ordering.page(answers["page"], page, total)
+            total = self._count(head, source, head_params, condition)
+        return ordering.page([with_keys(row, keys, convert) for row in rows], page, total)
 
-    async def _walk(
-        self,
-        collection: str,
-        ordering: Ordering,
-        page: PageRequest,
-        position: list[Any] | None,
-        with_total: bool,
-    ) -> Page:
-        """An unfiltered page: a walk of the order's own key index from the cursor on."""
-        bound = ordering.after(position, page.backward) if position else {}
-        cursor = self._db[collection].find(bound, PROJECTION).sort(ordering.fields(page.backward))
+    def _source(self, collection: str, words: list[Any]) -> tuple[str, str, tuple[Any, ...]]:
+        """The FROM clause: the entity table, joined with its search ranking when searching."""
+        table, alias = MAIN[collection], ALIAS[collection]
+        if not words:
+            return "", f"{table} {alias}", ()
+        ranked = ranking(words, TERMS[collection])
+        return (
+            f"WITH {ranked.sql}",
+            f"ranked r JOIN {table} {alias} ON {alias}.id = r.id",
+            ranked.params,
+        )
 
-        async def count() -> int | None:
-            # Everything: the collection's own count, not a filtered walk.
-            return await self._db[collection].estimated_document_count() if with_total else None
-
-        docs, total = await asyncio.gather(cursor.limit(page.size + 1).to_list(), count())
-        return ordering.page(docs, page, total)
-
-    async def _indexable(self, collection: str, match: dict[str, Any]) -> dict[str, Any]:
-        """Replace `$or`/`$and` by the `_id` set they select.
-
-        The embedded server answers a filter with a top-level `$or`/`$and` by
-        scanning the collection; each branch alone is a flat, indexed query, so
-        the branches are run separately (ids only) and combined here.
-        """
-        if "$or" not in match and "$and" not in match:
-            return match
-        rest = {k: v for k, v in match.items() if k not in ("$or", "$and")}
-        selected: set[Any] | None = None
-        for conjunct in match.get("$and", []):
-            found = await self._ids(collection, filters.combine([rest, conjunct]))
-            selected = found if selected is None else selected & found
-        if "$or" in match:
-            union: set[Any] = set()
-            for branch in match["$or"]:
-                union |= await self._ids(collection, filters.combine([rest, branch]))
-            selected = union if selected is None else selected & union
-        return filters.combine([rest, {"_id": {"$in": sorted(selected or ())}}])
-
-    async def _ids(self, collection: str, match: dict[str, Any]) -> set[Any]:
-        match = await self._indexable(collection, match)
-        selection = filters.indexed(match)
-        return {doc["_id"] async for doc in self._db[collection].find(selection, {"_id": 1})}
+    def _count(self, head: str, source: str, params: tuple[Any, ...], condition: Condition) -> int:
+        row = (
+            self._connect()
+            .execute(
+                f"{head} SELECT COUNT(*) FROM {source} {condition.where()}",
+                (*params, *condition.params),
+            )
+            .fetchone()
+        )
+        return int(row[0])
 
     # -- nested connections ---------------------------------------------------------------
 
@@ -199,9 +236,9 @@ class GraphReader:
         filter: CommunityEventFilter | None,
         page: PageRequest,
         with_total: bool,
-    ) -> Page:
+    ) -> Page[EventView]:
         args = NestedArgs(
-            filters.event_match(filter, self._now),
+            filters.event_condition(filter, self._now),
             EVENT_ORDER[EventSort.STARTS_AT],
             page,
             with_total,
@@ -216,20 +253,17 @@ class GraphReader:
         kinds: Sequence[StandardKind] | None,
         page: PageRequest,
         with_total: bool,
-    ) -> Page:
+    ) -> Page[StandardView]:
         args = NestedArgs(
-            filters.standard_kinds(list(kinds) if kinds else None),
-            STANDARD_ORDER[StandardSort.CODE],
-            page,
-            with_total,
+            filters.standard_kinds(kinds), STANDARD_ORDER[StandardSort.CODE], page, with_total
         )
         key = args_key(kinds, page, with_total)
         return await self._community_standards[role].load(community_id, args, key)
 
     async def community_members(
         self, community_id: str, page: PageRequest, with_total: bool
-    ) -> Page:
-        args = NestedArgs({}, COMMUNITY_ORDER[CommunitySort.NAME], page, with_total)
+    ) -> Page[CommunityView]:
+        args = NestedArgs(Condition(), COMMUNITY_ORDER[CommunitySort.NAME], page, with_total)
         return await self._community_members.load(community_id, args, args_key(page, with_total))
 
     # -- facets ---------------------------------------------------------------------------
@@ -237,42 +271,44 @@ class GraphReader:
     async def community_facets(
         self, filter: CommunityFilter | None, search: str | None
     ) -> dict[str, list[tuple[str, int]]]:
-        match = filters.community_match(filter, self._now)
-        return await self._facets(
-            COMMUNITIES,
-            match,
-            search,
-            {"kind": False, "form": False, "industries": True, "countries": True},
-        )
+        condition = filters.community_condition(filter, self._now)
+        return self._facets(COMMUNITIES, condition, search, COMMUNITY_FACETS, "community_values")
 
     async def event_facets(
         self, filter: EventFilter | None, search: str | None
     ) -> dict[str, list[tuple[str, int]]]:
-        match = filters.event_match(filter, self._now)
-        return await self._facets(
-            EVENTS, match, search, {"format": False, "attendance_mode": False, "month": False}
-        )
+        condition = filters.event_condition(filter, self._now)
+        return self._facets(EVENTS, condition, search, EVENT_FACETS, None)
 
-    async def _facets(
-        self, collection: str, match: dict[str, Any], text: str | None, fields: dict[str, bool]
+    def _facets(
+        self,
+        collection: str,
+        condition: Condition,
+        text: str | None,
+        fields: Sequence[tuple[str, bool]],
+        values_table: str | None,
     ) -> dict[str, list[tuple[str, int]]]:
-        """Counts per value of each field in one aggregation; True marks array fields."""
-        words = search.analyse(text)
+        """Counts per value of each field; True marks multi-valued fields."""
+        words = analyse(text)
         if text and text.strip() and not words:
-            return {name: [] for name in fields}
-        if words:
-            match = filters.combine([search.term_match(words), match])
-        match = await self._indexable(collection, match)
-        parts: dict[str, list[dict[str, Any]]] = {
-            name: [
-                *([{"$unwind": "$" + name}] if is_array else []),
-                {"$group": {"_id": "$" + name, "count": {"$sum": 1}}},
-                {"$sort": {"count": -1, "_id": 1}},
-            ]
-            for name, is_array in fields.items()
-        }
-        answers = await self._scans.run(collection, match, parts)
-        return {
-            name: [(str(r["_id"]), int(r["count"])) for r in answers[name] if r["_id"]]
-            for name in fields
-        }
+            return {name: [] for name, _ in fields}
+        alias = ALIAS[collection]
+        head, source, params = self._source(collection, words)
+        selected = f"SELECT {alias}.id FROM {source} {condition.where()}"
+        answers: dict[str, list[tuple[str, int]]] = {}
+        for name, multi in fields:
+            if multi:
+                sql = (
+                    f"{head} SELECT value, COUNT(*) AS n FROM {values_table} "
+                    f"WHERE field = ? AND id IN ({selected}) GROUP BY value"
+                )
+                args: tuple[Any, ...] = (*params, name, *condition.params)
+            else:
+                sql = (
+                    f"{head} SELECT {alias}.{name} AS value, COUNT(*) AS n "
+                    f"FROM {source} {condition.where()} GROUP BY {alias}.{name}"
+                )
+                args = (*params, *condition.params)
+            counted = [(str(v), int(n)) for v, n in self._connect().execute(sql, args) if v]
+            answers[name] = sorted(counted, key=lambda item: (-item[1], item[0]))
+        return answers

@@ -1,73 +1,55 @@
-"""Ranked search over `search_terms` (see service.documents.search_text), as aggregation stages.
+"""Ranked search over the read model's term tables (see service.documents.search_text).
 
-The `$in` over every key of every query word is answered by the multikey
-index; ranking then runs on the (small) set that matched:
-  - documents matching more of the query words come first;
-  - per word, a name hit beats a body hit and an exact stem beats a prefix.
+A query word hits a row when one of the row's terms equals one of the word's keys
+(its stem, its transliteration skeleton, or a prefix of those at least
+MIN_PREFIX long). Ranking, as the service has always ranked:
+  - rows matching more of the query words come first (`matched`);
+  - per word, a name hit beats a body hit and an exact key beats a prefix; the
+    best hit of each word counts, summed over the words (`score`).
+One indexed look-up of every key finds the hits; the ranking is a GROUP BY.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from service.documents import search_text as text
 
 # Weight per query word, by where and how it matched; the best one counts.
-_WEIGHTS = (
+WEIGHTS = (
     (text.NAME, "exact", 8),
     (text.NAME, "prefix", 4),
     (text.BODY, "exact", 2),
     (text.BODY, "prefix", 1),
 )
-RELEVANCE_KEYS = (("_matched", -1), ("_score", -1))
 
 
 def analyse(search: str | None) -> list[text.QueryWord]:
     return text.query_words(search) if search else []
 
 
-def term_match(words: list[text.QueryWord]) -> dict[str, Any]:
-    keys = sorted(
-        {
-            prefix + key
-            for word in words
-            for key in word.all_keys()
-            for prefix in (text.NAME, text.BODY)
-        }
+@dataclass(frozen=True)
+class Ranking:
+    """A `ranked(id, matched, score)` common table expression and its parameters."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+
+def ranking(words: list[text.QueryWord], terms_table: str) -> Ranking:
+    # (term, word, weight): a term may stand for several words, and the best hit of
+    # each word counts.
+    rows: list[tuple[str, int, int]] = []
+    for index, word in enumerate(words):
+        for prefix, kind, weight in WEIGHTS:
+            for key in word.exact if kind == "exact" else word.prefixes:
+                rows.append((prefix + key, index, weight))
+    values = ", ".join("(?, ?, ?)" for _ in rows)
+    sql = (
+        f"query_keys(term, word, weight) AS (VALUES {values}), "
+        "hits AS (SELECT t.id AS id, q.word AS word, MAX(q.weight) AS weight "
+        f"FROM query_keys q JOIN {terms_table} t ON t.term = q.term GROUP BY t.id, q.word), "
+        "ranked AS (SELECT id, COUNT(*) AS matched, SUM(weight) AS score FROM hits GROUP BY id)"
     )
-    return {"search_terms": {"$in": keys}}
-
-
-def _hit(keys: list[str]) -> dict[str, Any]:
-    return {"$gt": [{"$size": {"$setIntersection": ["$search_terms", keys]}}, 0]}
-
-
-def _word_score(word: text.QueryWord) -> Any:
-    score: Any = 0
-    for prefix, kind, weight in reversed(_WEIGHTS):
-        keys = [prefix + k for k in (word.exact if kind == "exact" else word.prefixes)]
-        if keys:
-            score = {"$cond": [_hit(keys), weight, score]}
-    return score
-
-
-def score_stages(words: list[text.QueryWord]) -> list[dict[str, Any]]:
-    scores = [_word_score(w) for w in words]
-    return [
-        {"$addFields": {"_word_scores": scores}},
-        {
-            "$addFields": {
-                "_score": {"$sum": "$_word_scores"},
-                "_matched": {
-                    "$size": {
-                        "$filter": {
-                            "input": "$_word_scores",
-                            "as": "s",
-                            "cond": {"$gt": ["$$s", 0]},
-                        }
-                    }
-                },
-            }
-        },
-        {"$project": {"_word_scores": 0}},
-    ]
+    return Ranking(sql, tuple(p for row in rows for p in row))

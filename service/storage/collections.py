@@ -19,3 +19,5 @@ RATE_LIMITS = "rate_limits"
 IDEMPOTENCY = "idempotency"
 # Withdrawn entities, kept briefly so subscribers can be told (see service.live.changes).
 TOMBSTONES = "tombstones"
+# One counter per writing process: read-your-writes barriers (see service.read_model.barrier).
+READ_BARRIERS = "read_barriers"

@@ -13,7 +13,7 @@ list is refused instead of silently selecting the wrong page.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from bson import ObjectId
 
 from schema.errors import UserInputError
-from schema.relay import Doc, Page, PageRequest, encode_cursor
+from schema.relay import D, Page, PageRequest, encode_cursor
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -84,7 +84,7 @@ class Ordering:
         flip = -1 if backward else 1
         return [(key.path, key.direction * flip) for key in self.keys]
 
-    def cursor(self, doc: Doc) -> str:
+    def cursor(self, doc: Mapping[str, Any]) -> str:
         return encode_cursor([self.tag, *(key.to_cursor(_get(doc, key.path)) for key in self.keys)])
 
     def position(self, page: PageRequest) -> list[Any] | None:
@@ -119,7 +119,7 @@ class Ordering:
         # The range on the first key lets an index find the candidates; the `$or` is exact.
         return {first: {"$gte" if direction > 0 else "$lte": position[0]}, "$or": branches}
 
-    def page(self, docs: list[Doc], page: PageRequest, total: int | None = None) -> Page:
+    def page(self, docs: list[D], page: PageRequest, total: int | None = None) -> Page[D]:
         """Cut the look-ahead document (one more than the page was read) and orient the
         page forwards."""
         has_more = len(docs) > page.size
@@ -135,7 +135,7 @@ class Ordering:
         )
 
 
-def _get(doc: Doc, path: str) -> Any:
+def _get(doc: Mapping[str, Any], path: str) -> Any:
     value: Any = doc
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None

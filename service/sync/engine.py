@@ -2,7 +2,7 @@
 
 For each stream: read from the stored state, ingest listings in batches, keep
 unusable records, and at every `Checkpoint` first make the batch before it
-durable, then store the state (both journaled). A run killed at any point and
+durable, then store the state (every write is journaled). A run killed at any point and
 started again resumes from its last checkpoint; records read again after it are
 recognised by (source, external id) and content hash, so nothing is duplicated.
 
@@ -27,12 +27,14 @@ from connectors.cluster_registry import MemberHints
 from connectors.framework.contract import Checkpoint, Fetcher, Rejected, Stream
 from connectors.framework.errors import ConnectorError, FatalError
 from connectors.registry import ConfigError, build_connector
+from schema.documents import RunDoc, SourceDoc
 from schema.models import Listing
 from service.errors import ServiceError
 from service.ingest.memberships import link_members
 from service.ingest.pipeline import Outcome, ingest
 from service.ingest.rejected import keep_unusable
 from service.ingest.withdrawal import withdraw_unseen
+from service.read_model.barrier import ReadBarrier
 from service.storage.collections import Database
 from service.sync.fetch_meter import MeteredFetcher
 from service.sync.progress import Progress
@@ -55,7 +57,6 @@ from service.sync.runs import (
 from service.sync.sources import (
     PUSH,
     SourceError,
-    durable,
     get_source,
     save_stream_state,
     start_pass,
@@ -93,9 +94,11 @@ class _Run:
         ttl: timedelta,
         watch: Watcher,
         stop: asyncio.Event,
+        barrier: ReadBarrier | None,
     ) -> None:
-        self.db = durable(db)
+        self.db = db
         self.lease = lease
+        self.barrier = barrier
         self.source_id = lease.source_id
         self.progress = progress
         self.meter = meter
@@ -166,7 +169,14 @@ class _Run:
                 counts.rejected += 1
                 reasons = "; ".join(f"{e.path}: {e.message}" for e in result.errors)
                 self.progress.error(result.external_id, reasons)
+        await self.shown()
         self.watch(self.progress)
+
+    async def shown(self) -> None:
+        """Read-your-writes: when this process serves reads, a batch counts as written
+        once its read model shows it (which also keeps the read model from lagging)."""
+        if self.barrier is not None:
+            await self.barrier.wait()
 
     async def beat(self) -> None:
         """Renew the lease with the progress so far; stop here if asked to.
@@ -195,7 +205,8 @@ async def execute(
     ttl: timedelta = DEFAULT_LEASE_TTL,
     watch: Watcher | None = None,
     stop: asyncio.Event | None = None,
-) -> dict[str, Any]:
+    barrier: ReadBarrier | None = None,
+) -> RunDoc:
     """Execute a claimed run to its end (or until cancelled, interrupted or fenced out).
 
     Returns the run record as it is afterwards. An interrupted run (`stop` set, or
@@ -215,6 +226,7 @@ async def execute(
         ttl=ttl,
         watch=watch or (lambda _: None),
         stop=stop or asyncio.Event(),
+        barrier=barrier,
     )
     keeper = asyncio.create_task(_keep_lease(db, lease, ttl, progress, meter))
     status = RunStatus.SUCCEEDED
@@ -261,14 +273,15 @@ async def _work(db: Database, job: _Run, mode: Mode) -> None:
     source = await get_source(db, job.source_id)
     connector = build_connector(source["kind"], job.source_id, source["config"], job.meter)
     for stream in connector.streams():
-        stored = source["sync"]["streams"].get(stream.name) or {}
-        await job.stream(stream, stored.get("state"), epoch)
-        latest = await get_source(db, job.source_id)
-        state = (latest["sync"]["streams"].get(stream.name) or {}).get("state") or {}
+        saved = source["sync"]["streams"].get(stream.name)
+        await job.stream(stream, saved.get("state") if saved else None, epoch)
+        latest = (await get_source(db, job.source_id))["sync"]["streams"].get(stream.name)
+        state = (latest.get("state") if latest else None) or {}
         await job.checkpoint(stream.name, state, complete=True)
     if epoch is not None:
         await job.beat()  # the last chance to be told to stop before withdrawing
         job.progress.counts.withdrawn = await withdraw_unseen(job.db, job.source_id, epoch)
+        await job.shown()
         await start_pass(db, job.source_id, None, reset=False, fence=job.lease.fence)
 
 
@@ -285,7 +298,7 @@ async def _keep_lease(
             return  # the run's own next write will find out and stop
 
 
-async def _record(db: Database, lease: Lease) -> dict[str, Any]:
+async def _record(db: Database, lease: Lease) -> RunDoc:
     record = await get_run(db, lease.run_id)
     if record is None:
         raise FatalError(f"run {lease.run_id} vanished while it was being written")
@@ -301,7 +314,7 @@ async def run_sync(
     trigger: str = "cli",
     watch: Watcher | None = None,
     ttl: timedelta = DEFAULT_LEASE_TTL,
-) -> dict[str, Any]:
+) -> RunDoc:
     """Run one sync of `source_id` here, now, to its end; returns the run record.
 
     When the source already has an active run that nobody is working on (queued,
@@ -314,7 +327,8 @@ async def run_sync(
         active = await active_run(db, source_id)
         claimed = None
         if active is not None:
-            holder = (active.get("lease") or {}).get("owner")
+            held = active.get("lease")
+            holder = held.get("owner") if held else None
             dead = holder if isinstance(holder, str) and _died_here(holder) else None
             claimed = await claim_run(db, active["_id"], owner, ttl, dead_owner=dead)
         if claimed is None:
@@ -341,13 +355,14 @@ def _died_here(owner: str) -> bool:
     return False
 
 
-async def _begin(db: Database, source: dict[str, Any], mode: Mode, fence: int) -> str | None:
+async def _begin(db: Database, source: SourceDoc, mode: Mode, fence: int) -> str | None:
     """The pass this run belongs to: a resumed one, a new full one, or incremental (None)."""
-    sync = source.get("sync") or {}
-    unfinished = any(not s.get("complete") for s in sync.get("streams", {}).values())
-    if sync.get("epoch") and unfinished:
-        epoch: str = sync["epoch"]
-        return epoch  # a full pass was interrupted: finish it first
+    sync = source.get("sync")
+    streams = sync.get("streams", {}) if sync else {}
+    unfinished = any(not s.get("complete") for s in streams.values())
+    resumed = sync.get("epoch") if sync else None
+    if resumed and unfinished:
+        return resumed  # a full pass was interrupted: finish it first
     if mode is Mode.FULL:
         epoch = uuid.uuid4().hex
         if not await start_pass(db, source["_id"], epoch, reset=True, fence=fence):

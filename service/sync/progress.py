@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
+from schema.documents import RunError
 from service.sync.runs import (
     Counts,
 )
@@ -25,7 +26,7 @@ class Progress:
     bytes: int = 0
     estimated_total: int | None = None
     started: float = field(default_factory=time.monotonic)
-    errors: list[dict[str, str]] = field(default_factory=list)
+    errors: list[RunError] = field(default_factory=list)
 
     @property
     def records_per_s(self) -> float:
@@ -37,9 +38,9 @@ class Progress:
             self.errors.append({"where": where, "message": message[:500]})
 
     def fields(self) -> dict[str, Any]:
-        """The run record's progress fields."""
+        """The run record's progress fields, as a `$set` on its RunDoc."""
         return {
-            "counts": asdict(self.counts),
+            "counts": self.counts.document(),
             "checkpoints": self.checkpoints,
             "errors": self.errors,
             "progress.pages": self.pages,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,9 +26,11 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from schema.admin.runs import SyncMode, SyncStatus
+from schema.documents import NewRunDoc, RunCounts, RunDoc
 from service.errors import ServiceError
+from service.storage import stored
 from service.storage.collections import SOURCES, SYNC_RUNS, Database
-from service.sync.sources import PUSH, SourceError, durable, get_source
+from service.sync.sources import PUSH, SourceError, get_source
 
 # The run vocabulary is the API's (schema.admin.runs), so the two cannot drift apart.
 RunStatus = SyncStatus
@@ -56,6 +58,16 @@ class Counts:
     rejected: int = 0
     withdrawn: int = 0
 
+    def document(self) -> RunCounts:
+        return {
+            "fetched": self.fetched,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "withdrawn": self.withdrawn,
+        }
+
 
 @dataclass(frozen=True)
 class Lease:
@@ -78,18 +90,20 @@ class _NewRun:
     scheduled_for: datetime | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
-    def document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
+    def document(self, priority: int) -> NewRunDoc:
+        doc: NewRunDoc = {
             "source_id": self.source_id,
             "mode": self.mode.value,
             "trigger": self.trigger,
             "status": RunStatus.QUEUED.value,
             "active": True,
             "created_at": self.created_at,
-            "counts": asdict(Counts()),
+            "counts": Counts().document(),
             "progress": {"pages": 0, "bytes": 0, "records_per_s": 0.0, "estimated_total": None},
             "errors": [],
             "cancel_requested": False,
+            # Workers take queued runs of higher-priority sources first.
+            "priority": priority,
         }
         if self.scheduled_for is not None:
             doc["scheduled_for"] = self.scheduled_for
@@ -103,14 +117,14 @@ async def enqueue_run(
     trigger: str,
     *,
     scheduled_for: datetime | None = None,
-) -> dict[str, Any]:
+) -> RunDoc:
     """Queue a run of an enabled, syncable source; `RunActive` when one is active."""
     return await _insert_run(db, _NewRun(source_id, mode, trigger, scheduled_for))
 
 
 async def start_run(
     db: Database, source_id: str, mode: Mode, trigger: str, owner: str, ttl: timedelta
-) -> tuple[Lease, dict[str, Any]]:
+) -> tuple[Lease, RunDoc]:
     """Create a run already held by `owner` (the CLI runs it in its own process)."""
     run = await _insert_run(db, _NewRun(source_id, mode, trigger), owner=owner, ttl=ttl)
     claimed = await _fence(db, run, owner)
@@ -121,51 +135,47 @@ async def start_run(
 
 async def _insert_run(
     db: Database, new: _NewRun, *, owner: str | None = None, ttl: timedelta | None = None
-) -> dict[str, Any]:
+) -> RunDoc:
     source_id, scheduled_for = new.source_id, new.scheduled_for
     source = await get_source(db, source_id)
     if source.get("kind") == PUSH:
         raise SourceError(f"source {source_id!r} is a partner source: partners push, no sync")
     if not source.get("enabled", True):
         raise SourceError(f"source {source_id!r} is disabled")
-    document = new.document()
-    # Workers take queued runs of higher-priority sources first.
-    document["priority"] = int(source.get("priority", 100))
+    document = new.document(int(source.get("priority", 100)))
     if owner is not None and ttl is not None:
-        document.update(
-            status=RunStatus.RUNNING.value,
-            started_at=new.created_at,
-            heartbeat_at=new.created_at,
-            lease={"owner": owner, "expires_at": new.created_at + ttl, "fence": None},
-            attempts=1,
-        )
+        document["status"] = RunStatus.RUNNING.value
+        document["started_at"] = new.created_at
+        document["heartbeat_at"] = new.created_at
+        document["lease"] = {"owner": owner, "expires_at": new.created_at + ttl, "fence": None}
+        document["attempts"] = 1
     try:
-        result = await durable(db)[SYNC_RUNS].insert_one(document)
+        result = await db[SYNC_RUNS].insert_one(stored.to_insert(document))
     except DuplicateKeyError as error:
         active = await active_run(db, source_id)
         if active is None and scheduled_for is not None:
             raise  # this due time already has its run
         which = f" ({active['_id']})" if active else ""
         raise RunActive(f"a run of {source_id!r} is already queued or running{which}") from error
-    document["_id"] = result.inserted_id
-    return document
+    # The stored run (`insert_one` has added the same `_id` to `document` already).
+    return {**document, "_id": result.inserted_id}
 
 
-async def active_run(db: Database, source_id: str) -> dict[str, Any] | None:
-    return await db[SYNC_RUNS].find_one({"source_id": source_id, "active": True})
+async def active_run(db: Database, source_id: str) -> RunDoc | None:
+    return stored.run.one(await db[SYNC_RUNS].find_one({"source_id": source_id, "active": True}))
 
 
-async def get_run(db: Database, run_id: ObjectId) -> dict[str, Any] | None:
-    return await db[SYNC_RUNS].find_one({"_id": run_id})
+async def get_run(db: Database, run_id: ObjectId) -> RunDoc | None:
+    return stored.run.one(await db[SYNC_RUNS].find_one({"_id": run_id}))
 
 
-async def request_cancel(db: Database, run_id: ObjectId) -> dict[str, Any] | None:
+async def request_cancel(db: Database, run_id: ObjectId) -> RunDoc | None:
     """Cancel a run: a queued one at once, a running one at its next checkpoint.
 
     Returns the run as it is afterwards (None when there is no such run); a run
     that has already ended is returned unchanged.
     """
-    runs = durable(db)[SYNC_RUNS]
+    runs = db[SYNC_RUNS]
     now = datetime.now(UTC)
     cancelled = await runs.find_one_and_update(
         {"_id": run_id, "status": RunStatus.QUEUED.value},
@@ -176,17 +186,16 @@ async def request_cancel(db: Database, run_id: ObjectId) -> dict[str, Any] | Non
         return_document=ReturnDocument.AFTER,
     )
     if cancelled is not None:
-        return cancelled
-    return await runs.find_one_and_update(
+        return stored.run(cancelled)
+    requested = await runs.find_one_and_update(
         {"_id": run_id, "status": RunStatus.RUNNING.value},
         {"$set": {"cancel_requested": True}},
         return_document=ReturnDocument.AFTER,
-    ) or await get_run(db, run_id)
+    )
+    return stored.run.one(requested) or await get_run(db, run_id)
 
 
-async def claim_next(
-    db: Database, owner: str, ttl: timedelta
-) -> tuple[Lease, dict[str, Any]] | None:
+async def claim_next(db: Database, owner: str, ttl: timedelta) -> tuple[Lease, RunDoc] | None:
     """Take a queued run (of the highest source priority, then the oldest), or a
     running one whose lease has expired."""
     now = datetime.now(UTC)
@@ -202,7 +211,7 @@ async def claim_next(
 
 async def claim_run(
     db: Database, run_id: ObjectId, owner: str, ttl: timedelta, *, dead_owner: str | None = None
-) -> tuple[Lease, dict[str, Any]] | None:
+) -> tuple[Lease, RunDoc] | None:
     """Take one run: queued, expired, or held by `dead_owner` (known to have died)."""
     now = datetime.now(UTC)
     takeable: list[dict[str, Any]] = [
@@ -220,8 +229,8 @@ async def claim_run(
 
 async def _claim(
     db: Database, selection: dict[str, Any], owner: str, ttl: timedelta, now: datetime
-) -> tuple[Lease, dict[str, Any]] | None:
-    runs = durable(db)[SYNC_RUNS]
+) -> tuple[Lease, RunDoc] | None:
+    runs = db[SYNC_RUNS]
     run = await runs.find_one_and_update(
         selection,
         {
@@ -238,16 +247,14 @@ async def _claim(
     )
     if run is None:
         return None
-    return await _fence(db, run, owner)
+    return await _fence(db, stored.run(run), owner)
 
 
-async def _fence(
-    db: Database, run: dict[str, Any], owner: str
-) -> tuple[Lease, dict[str, Any]] | None:
+async def _fence(db: Database, run: RunDoc, owner: str) -> tuple[Lease, RunDoc] | None:
     # Bump the source's fence only once the run is ours: bumping first could fence
     # out a worker that still holds a valid lease on it.
-    runs = durable(db)[SYNC_RUNS]
-    source = await durable(db)[SOURCES].find_one_and_update(
+    runs = db[SYNC_RUNS]
+    source = await db[SOURCES].find_one_and_update(
         {"_id": run["source_id"]},
         {"$inc": {"sync.fence": 1}},
         projection={"sync.fence": 1},
@@ -270,7 +277,7 @@ async def _fence(
     )
     if updated is None:
         return None  # our lease expired already and someone else took it
-    return Lease(run["_id"], run["source_id"], owner, fence), updated
+    return Lease(run["_id"], run["source_id"], owner, fence), stored.run(updated)
 
 
 async def renew(
@@ -281,7 +288,7 @@ async def renew(
     Raises `LeaseLost` when another worker has taken the run.
     """
     now = datetime.now(UTC)
-    run = await durable(db)[SYNC_RUNS].find_one_and_update(
+    run = await db[SYNC_RUNS].find_one_and_update(
         _held(lease),
         {"$set": {"lease.expires_at": now + ttl, "heartbeat_at": now, **(extra or {})}},
         projection={"cancel_requested": 1},
@@ -301,7 +308,7 @@ async def finish(
 ) -> None:
     """End the run: its final status and counts; it stops being the source's active run."""
     selection = _held(lease) if fenced else {"_id": lease.run_id}
-    result = await durable(db)[SYNC_RUNS].update_one(
+    result = await db[SYNC_RUNS].update_one(
         selection,
         {
             "$set": {"status": status.value, "finished_at": datetime.now(UTC), **fields},
@@ -314,7 +321,7 @@ async def finish(
 
 async def release(db: Database, lease: Lease, fields: dict[str, Any]) -> None:
     """Give the run back to the queue (shutdown): the next worker resumes it at once."""
-    await durable(db)[SYNC_RUNS].update_one(
+    await db[SYNC_RUNS].update_one(
         _held(lease),
         {"$set": {"status": RunStatus.QUEUED.value, **fields}, "$unset": {"lease": ""}},
     )
@@ -324,8 +331,8 @@ def _held(lease: Lease) -> dict[str, Any]:
     return {"_id": lease.run_id, "lease.owner": lease.owner, "lease.fence": lease.fence}
 
 
-async def recent_runs(db: Database, source_id: str | None, limit: int) -> list[dict[str, Any]]:
+async def recent_runs(db: Database, source_id: str | None, limit: int) -> list[RunDoc]:
     """The newest runs first (of one source, or of all)."""
     selection = {"source_id": source_id} if source_id else {}
     cursor = db[SYNC_RUNS].find(selection).sort("created_at", -1).limit(max(1, min(limit, 500)))
-    return await cursor.to_list()
+    return stored.run.all(await cursor.to_list())

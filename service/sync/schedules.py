@@ -11,19 +11,19 @@ the source is free).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from schema.documents import RunDoc
 from service.storage.collections import SOURCES, Database
 from service.sync.cron import latest_due
 from service.sync.runs import Mode, RunActive, enqueue_run
 from service.sync.sources import SourceError
 
 
-async def enqueue_due(db: Database, now: datetime) -> list[dict[str, Any]]:
+async def enqueue_due(db: Database, now: datetime) -> list[RunDoc]:
     """Queue the latest due run of every enabled scheduled source that lacks it."""
-    queued: list[dict[str, Any]] = []
+    queued: list[RunDoc] = []
     sources = db[SOURCES].find(
         {"enabled": True, "schedule": {"$type": "string"}},
         {"schedule": 1, "created_at": 1, "schedule_since": 1},

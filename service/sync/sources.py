@@ -2,7 +2,8 @@
 
 A source's connector configuration is validated when it is saved, with errors
 that name the field; its stream states are written only by the sync engine, each
-after the records before it are durable (journaled writes).
+after the records before it are durable (every write is journaled: see
+service.storage.client.mongo_client).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
-from pymongo.write_concern import WriteConcern
 
 from connectors.registry import ConfigError, validate_config
+from schema.documents import SourceDoc
 from service.errors import ServiceError
+from service.storage import stored
 from service.storage.collections import SOURCES, Database
 from service.sync import cron
 
@@ -78,40 +80,42 @@ class SourceSpec(BaseModel):
         return self
 
 
-def durable(db: Database) -> Database:
-    """The database with journaled writes: what a crash must not lose."""
-    return db.with_options(write_concern=WriteConcern(w=1, j=True))
-
-
-async def add_source(db: Database, spec: SourceSpec) -> dict[str, Any]:
+async def add_source(db: Database, spec: SourceSpec) -> SourceDoc:
     now = datetime.now(UTC)
-    document = {
+    document: SourceDoc = {
         "_id": spec.id,
-        **spec.model_dump(exclude={"id"}, mode="json"),
+        "name": spec.name,
+        "family": spec.family.value,
+        "kind": spec.kind,
+        # Dumped as JSON, so that only JSON values reach the database.
+        "config": spec.model_dump(include={"config"}, mode="json")["config"],
+        "schedule": spec.schedule,
+        "enabled": spec.enabled,
+        "priority": spec.priority,
         "sync": {"epoch": None, "streams": {}},
         "created_at": now,
         "updated_at": now,
     }
     try:
-        await durable(db)[SOURCES].insert_one(document)
+        await db[SOURCES].insert_one(stored.to_insert(document))
     except DuplicateKeyError:
         raise SourceError(f"id: a source {spec.id!r} already exists") from None
     return document
 
 
-async def get_source(db: Database, source_id: str) -> dict[str, Any]:
+async def get_source(db: Database, source_id: str) -> SourceDoc:
     source = await db[SOURCES].find_one({"_id": source_id})
     if source is None:
         raise SourceError(f"no source {source_id!r}")
-    return source
+    return stored.source(source)
 
 
-async def list_sources(db: Database) -> list[dict[str, Any]]:
-    return await db[SOURCES].find({}).sort("_id", 1).to_list()
+async def list_sources(db: Database) -> list[SourceDoc]:
+    return stored.source.all(await db[SOURCES].find({}).sort("_id", 1).to_list())
 
 
 async def set_enabled(db: Database, source_id: str, enabled: bool) -> None:
-    result = await durable(db)[SOURCES].update_one(
+    result = await db[SOURCES].update_one(
         {"_id": source_id}, {"$set": {"enabled": enabled, "updated_at": datetime.now(UTC)}}
     )
     if result.matched_count == 0:
@@ -130,14 +134,14 @@ async def save_stream_state(
     complete: bool,
     fence: int | None = None,
 ) -> bool:
-    """Checkpoint one stream (journaled: a resumed run starts exactly here).
+    """Checkpoint one stream (durable: a resumed run starts exactly here).
 
     With `fence`, only while the source's fencing token is still that one; returns
     False when a newer holder has taken the source's run over (nothing written).
     """
     if not _STREAM_NAME.match(stream):
         raise SourceError(f"stream name {stream!r} cannot be stored")
-    result = await durable(db)[SOURCES].update_one(
+    result = await db[SOURCES].update_one(
         _fenced(source_id, fence),
         {"$set": {f"sync.streams.{stream}": {"state": state, "complete": complete}}},
     )
@@ -151,7 +155,7 @@ async def start_pass(
     update: dict[str, Any] = {"sync.epoch": epoch}
     if reset:
         update["sync.streams"] = {}
-    result = await durable(db)[SOURCES].update_one(_fenced(source_id, fence), {"$set": update})
+    result = await db[SOURCES].update_one(_fenced(source_id, fence), {"$set": update})
     return result.matched_count == 1
 
 
@@ -159,18 +163,16 @@ def _fenced(source_id: str, fence: int | None) -> dict[str, Any]:
     return {"_id": source_id} if fence is None else {"_id": source_id, "sync.fence": fence}
 
 
-async def update_source(
-    db: Database, source_id: str, fields: dict[str, Any]
-) -> dict[str, Any] | None:
+async def update_source(db: Database, source_id: str, fields: dict[str, Any]) -> SourceDoc | None:
     """Set validated spec fields (never the sync state); the source after, None if absent."""
-    updated: dict[str, Any] | None = await durable(db)[SOURCES].find_one_and_update(
+    updated: dict[str, Any] | None = await db[SOURCES].find_one_and_update(
         {"_id": source_id},
         {"$set": {**fields, "updated_at": datetime.now(UTC)}},
         return_document=ReturnDocument.AFTER,
     )
-    return updated
+    return stored.source.one(updated)
 
 
 async def delete_source(db: Database, source_id: str) -> bool:
-    result = await durable(db)[SOURCES].delete_one({"_id": source_id})
+    result = await db[SOURCES].delete_one({"_id": source_id})
     return result.deleted_count == 1

@@ -14,8 +14,12 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+import pymongo
+from pymongo.errors import PyMongoError
+
+from schema.documents import RunDoc
+from service.read_model.barrier import ReadBarrier
 from service.storage.collections import Database
 from service.sync.engine import execute
 from service.sync.fetch_policy import FetcherFactory
@@ -23,6 +27,9 @@ from service.sync.runs import Lease, claim_next, release, worker_name
 from service.sync.schedules import enqueue_due
 
 logger = logging.getLogger("guildgraph.worker")
+
+# How long a stopping worker tries to give its run back to the queue.
+RELEASE_S = 2.0
 
 
 class WorkerHandle:
@@ -52,8 +59,11 @@ class Worker:
         poll_s: float = 1.0,
         lease_ttl: timedelta = timedelta(seconds=30),
         name: str | None = None,
+        barrier: ReadBarrier | None = None,
     ) -> None:
         self.db = db
+        # The read model of the process the worker runs in, if it serves reads.
+        self.barrier = barrier
         self.fetchers = fetchers
         self.handle = handle or WorkerHandle()
         self.poll_s = poll_s
@@ -62,7 +72,7 @@ class Worker:
         self.stopping = asyncio.Event()
         self.current: Lease | None = None
         self._task: asyncio.Task[None] | None = None
-        self._run_task: asyncio.Task[dict[str, Any]] | None = None
+        self._run_task: asyncio.Task[RunDoc] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run_forever(), name=f"worker {self.name}")
@@ -93,14 +103,23 @@ class Worker:
         try:
             async with self.fetchers() as fetcher:
                 self._run_task = asyncio.create_task(
-                    execute(self.db, lease, fetcher, ttl=self.lease_ttl, stop=self.stopping)
+                    execute(
+                        self.db,
+                        lease,
+                        fetcher,
+                        ttl=self.lease_ttl,
+                        stop=self.stopping,
+                        barrier=self.barrier,
+                    )
                 )
                 record = await self._run_task
             logger.info("run %s ended: %s", lease.run_id, record["status"])
         except asyncio.CancelledError:
             # Stopped before or while executing: the queue gets the run back now
-            # rather than when the lease expires (releasing twice is harmless).
-            await asyncio.shield(release(self.db, lease, {}))
+            # rather than when the lease expires (releasing twice is harmless). A
+            # database that does not answer gets RELEASE_S; then the lease expires.
+            with contextlib.suppress(PyMongoError), pymongo.timeout(RELEASE_S):
+                await asyncio.shield(release(self.db, lease, {}))
             raise
         finally:
             self.current = None
@@ -108,22 +127,31 @@ class Worker:
         return True
 
     async def stop(self, timeout_s: float) -> None:
-        """Stop claiming; let the current run reach a stopping point, within the bound."""
+        """Stop claiming; let the current run reach a stopping point; return within
+        `timeout_s`, also when the database is gone."""
         self.stopping.set()
         self.handle.notify()
         if self._task is None:
             return
+        # The last part of the bound is for giving a cancelled run back.
+        giving_back = min(RELEASE_S, timeout_s / 2)
         try:
-            async with asyncio.timeout(timeout_s):
+            async with asyncio.timeout(timeout_s - giving_back):
                 await asyncio.shield(self._task)
         except TimeoutError:
             # The run did not reach a batch or checkpoint in time: cancel it; it gives
             # its lease back on the way out and resumes elsewhere from its checkpoint.
             logger.warning(
-                "worker %s: run did not stop in %.0f s; cancelling", self.name, timeout_s
+                "worker %s: run did not stop in %.0f s; cancelling",
+                self.name,
+                timeout_s - giving_back,
             )
             if self._run_task is not None:
                 self._run_task.cancel()
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            done, _ = await asyncio.wait({self._task}, timeout=giving_back)
+            if not done:
+                logger.warning(
+                    "worker %s: its run was not given back; the lease expires instead",
+                    self.name,
+                )

@@ -21,7 +21,7 @@ from schema.principal import Role
 from service.auth.keys import create_key
 from service.ingest.pipeline import ingest
 from service.ingest.rejected import keep_unusable
-from service.storage.collections import LISTINGS, RATE_LIMITS, SYNC_RUNS, Database
+from service.storage.collections import LISTINGS, RATE_LIMITS, READ_BARRIERS, SYNC_RUNS, Database
 from service.sync.sources import SourceSpec, add_source
 from tests.conftest import TEST_KEY_SECRET, client_for, settings_for
 
@@ -161,7 +161,7 @@ async def world(mongo_uri: str, db: Database) -> AsyncIterator[World]:
 
 async def _snapshot(db: Database) -> dict[str, list[dict[str, Any]]]:
     """Every document of every collection (rate-limit counters aside: requests count)."""
-    names = sorted(set(await db.list_collection_names()) - {RATE_LIMITS})
+    names = sorted(set(await db.list_collection_names()) - {RATE_LIMITS, READ_BARRIERS})
     return {name: await db[name].find({}).sort("_id", 1).to_list() for name in names}
 
 

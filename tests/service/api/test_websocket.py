@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
@@ -32,7 +33,7 @@ from service.auth.keys import NewKey, create_key, revoke_key
 from service.ingest.pipeline import ingest
 from service.settings import Settings
 from service.storage.collections import SOURCES, Database
-from tests.conftest import TEST_KEY_SECRET, settings_for
+from tests.conftest import TEST_KEY_SECRET, settings_for, until_ready
 
 WAIT_S = 30  # a safety net only: every wait ends on the awaited message
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
@@ -71,6 +72,9 @@ async def serve(settings: Settings, views: list[WebSocketGraphQL]) -> AsyncItera
     server.lifespan = config.lifespan_class(config)
     # startup() returns once the socket listens: no polling for readiness.
     await server.startup(sockets=[sock])
+    port = sock.getsockname()[1]
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        await until_ready(http)
     try:
         yield Served(f"ws://127.0.0.1:{sock.getsockname()[1]}/graphql", view)
     finally:

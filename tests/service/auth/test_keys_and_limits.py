@@ -141,6 +141,22 @@ async def test_the_address_limit_is_shared_by_instances_and_answers_429(
     assert all(c["expires_at"] for c in counters)  # a TTL index removes old windows
 
 
+async def test_bad_keys_count_against_the_address(mongo_uri: str, db: Database) -> None:
+    settings = settings_for(mongo_uri, db.name, rate_limit_per_address=3)
+    forged = {"Authorization": "Bearer gg_0123456789abcdef_forged"}
+    async for client in client_for(settings):
+        statuses = [
+            (await client.post("/graphql", json=QUERY, headers=forged)).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [401, 401, 401]
+        limited = await client.post("/graphql", json=QUERY, headers=forged)
+        assert limited.status_code == 429
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        # The address is over its limit for every request, with a key or without.
+        assert (await client.post("/graphql", json=QUERY)).status_code == 429
+
+
 async def test_each_key_has_its_own_limit(mongo_uri: str, db: Database) -> None:
     settings = settings_for(mongo_uri, db.name, rate_limit_per_key=2)
     first = await create_key(db, SECRET, Role.ADMIN, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import queue
@@ -15,17 +17,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.storage.embedded import free_port
+from service.storage.embedded import EmbeddedDatabase, free_port
 from tests.conftest import REPO
 
 
 class Server:
     """`guildgraph serve` as a child process; readiness is read from its log, not polled."""
 
-    def __init__(self, data_dir: Path, *args: str) -> None:
+    def __init__(self, data_dir: Path, *args: str, **settings: str) -> None:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
-        env.update(GUILDGRAPH_DATA_DIR=str(data_dir), GUILDGRAPH_DATABASE="cli")
+        env.update(GUILDGRAPH_DATA_DIR=str(data_dir), GUILDGRAPH_DATABASE="cli", **settings)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli.main", "serve", "--port", str(self.port), *args],
             cwd=REPO,
@@ -56,6 +58,15 @@ class Server:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def closed_log(self) -> str:
+        """Everything the exited server wrote, once its pipe is closed."""
+        self._reader.join(timeout=10)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+        while not self.lines.empty():
+            self.log.append(self.lines.get_nowait())
+        return "".join(self.log)
 
     def interrupt(self) -> int:
         self.process.send_signal(signal.SIGINT)
@@ -107,6 +118,77 @@ def test_serve_loads_the_demo_answers_and_stops_cleanly(data_dir: Path) -> None:
         assert response.json()["data"]["community"] == community
     finally:
         assert again.interrupt() == 0
+
+
+SHUTDOWN_BOUND_S = 20  # the default; it took 32-38 s before every step was bounded
+
+
+def test_sigterm_exits_within_the_shutdown_bound_when_the_database_is_gone(
+    tmp_path: Path,
+) -> None:
+    # A database the test owns, so it stays dead once killed (nobody restarts it).
+    database = EmbeddedDatabase(tmp_path / "mongo")
+    asyncio.run(database.start(60))
+    try:
+        server = Server(
+            tmp_path / "data",
+            MONGODB_URI=database.uri,
+            GUILDGRAPH_SHUTDOWN_TIMEOUT_S=str(SHUTDOWN_BOUND_S),
+            GUILDGRAPH_WORKER_POLL_S="0.2",
+        )
+        server.wait_for("Uvicorn running on")
+        assert database.pid is not None
+        os.kill(database.pid, signal.SIGKILL)
+        # The service finds out: its worker's next tick fails on the dead database.
+        server.wait_for("tick failed")
+        # Requests keep arriving, each waiting on the dead database (the API key is
+        # looked up there), so the stop signal finds one in flight.
+        with _requests_in_flight(server.url("/graphql")) as sending:
+            assert sending.wait(timeout=60)
+            server.process.send_signal(signal.SIGTERM)
+            try:
+                code = server.process.wait(timeout=SHUTDOWN_BOUND_S)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait()
+                code = None
+            finally:
+                log = server.closed_log()
+        assert code is not None, f"still running {SHUTDOWN_BOUND_S} s after SIGTERM:\n{log}"
+        assert code == -signal.SIGTERM, log
+    finally:
+        database.stop()
+
+
+@contextlib.contextmanager
+def _requests_in_flight(url: str) -> Iterator[threading.Event]:
+    """Send requests one after another from a thread until the server is gone; the
+    event is set when the first one is being sent."""
+    sending = threading.Event()
+    done = threading.Event()
+
+    def mark(request: httpx.Request) -> None:
+        sending.set()
+
+    def send() -> None:
+        with httpx.Client(timeout=120, event_hooks={"request": [mark]}) as client:
+            while not done.is_set():
+                try:
+                    client.post(
+                        url,
+                        json={"query": "{ __typename }"},
+                        headers={"Authorization": "Bearer gg_0000000000000000_x"},
+                    )
+                except httpx.TransportError:
+                    return
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    try:
+        yield sending
+    finally:
+        done.set()
+        thread.join(timeout=30)
 
 
 def test_schema_export_writes_the_sdl(tmp_path: Path) -> None:

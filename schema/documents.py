@@ -1,0 +1,428 @@
+"""The stored documents: what the writers put in MongoDB and the readers get back.
+
+One declaration per collection, shared by the code that writes a document
+(`service.documents.normalize` and `service.ingest` for entities and listings,
+`service.sync` for sources and runs) and the code that reads it (the resolvers'
+`from_doc`, `service.read`, `service.live`, `service.admin`), so a field renamed on
+one side only fails `mypy --strict`, and one written but not declared fails
+`tests/schema/test_documents.py`. They are `TypedDict`s: documents stay the plain
+dicts PyMongo returns, at no cost; `service.storage.stored` is where a dict read
+from a collection becomes one of these types.
+
+A key marked `NotRequired` may be absent from a stored document; `| None` means
+it is always there and may be null. Codes of the vocabulary (`kind`, `status`,
+...) are stored as the plain strings of `schema.taxonomy` / `schema.enums`.
+
+A `...View` is what a reader gets when it does not read the whole document (the
+read side leaves out `search_terms`) or when the service adds to it (a source as
+admins see it). Other projections are not declared: they stay plain dicts.
+"""
+
+# No `from __future__ import annotations`: on Python 3.11 a TypedDict only sees
+# `NotRequired` in annotations that are evaluated, and `__required_keys__` is how
+# tests/schema/test_documents.py tells required keys from optional ones.
+from datetime import datetime
+from typing import Any, Literal, NotRequired, TypedDict
+
+from bson import ObjectId
+
+# -- parts ---------------------------------------------------------------------------------
+
+
+class LocalizedDoc(TypedDict, total=False):
+    """Text in Russian and/or English: only the languages given are stored (one at least)."""
+
+    ru: str
+    en: str
+
+
+class GeoJSONPoint(TypedDict):
+    """A point as GeoJSON (longitude first), so a 2dsphere index can serve radius queries."""
+
+    type: Literal["Point"]
+    coordinates: list[float]
+
+
+class ProvenanceEntry(TypedDict):
+    """One item of an entity's `sources`: a source supports it under this id."""
+
+    source_id: str
+    external_id: str
+    url: str | None
+    fetched_at: datetime
+
+
+class ChannelDoc(TypedDict):
+    type: str
+    url: str
+    label: NotRequired[str]
+
+
+class IdentifierDoc(TypedDict):
+    scheme: str
+    value: str
+
+
+class VenueDoc(TypedDict, total=False):
+    """Only the parts a source gave are stored."""
+
+    name: str
+    address: str
+    city: str
+    country: str
+    location: GeoJSONPoint
+
+
+class MoneyDoc(TypedDict):
+    amount: float
+    currency: str
+
+
+class CommunityKeys(TypedDict):
+    """Unique sort keys, one per community order (see service.storage.keyset)."""
+
+    name: str
+    members: str
+    founded: str
+    updated: str
+
+
+class EventKeys(TypedDict):
+    start: str
+
+
+class StandardKeys(TypedDict):
+    code: str
+
+
+# -- entities ------------------------------------------------------------------------------
+#
+# Per entity: `<Entity>Content` is what normalization derives from a listing's payload
+# but the search terms; `<Entity>Fields` adds them (what normalization returns);
+# `<Entity>View` is the stored document as the read side returns it (without the
+# search terms, see service.read.loaders.PROJECTION); `<Entity>Doc` is the whole
+# stored document.
+
+
+class Searchable(TypedDict):
+    """Search keys (service.documents.search_text): written, matched on, never returned."""
+
+    search_terms: list[str]
+
+
+class EntityBase(TypedDict):
+    """What every entity document carries besides its content; the server owns it."""
+
+    _id: ObjectId
+    slug: str
+    sources: list[ProvenanceEntry]
+    # "field=value" terms for equality filters (service.documents.filter_terms) and
+    # "match=<key>" hard keys (service.ingest.matching).
+    filter_terms: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class TitledContent(TypedDict):
+    """The localized title and description events and standards share."""
+
+    title: LocalizedDoc
+    description: LocalizedDoc | None
+
+
+class CommunityContent(TypedDict):
+    name: LocalizedDoc
+    description: LocalizedDoc | None
+    aliases: list[str]
+    kind: str
+    form: str
+    formality: str
+    industries: list[str]
+    countries: list[str]
+    region: str | None
+    city: str | None
+    city_key: str | None
+    location: GeoJSONPoint | None
+    website: str | None
+    website_domain: str | None
+    channels: list[ChannelDoc]
+    founded_year: int | None
+    member_count: int | None
+    offers: list[str]
+    tags: list[str]
+    identifiers: list[IdentifierDoc]
+    # As the listing states them; the stored document adds cluster memberships.
+    member_of: list[ObjectId]
+    partners: list[ObjectId]
+    status: str
+    keys: CommunityKeys
+
+
+class CommunityFields(CommunityContent, Searchable):
+    pass
+
+
+class CommunityView(EntityBase, CommunityContent):
+    # The latest start of a live event it organizes; 1970-01-01 when it has none.
+    last_event_at: datetime
+    # `member_of` as its own listing states it; `member_of` adds `clusters`.
+    own_member_of: list[ObjectId]
+    # The clusters whose registries list it as a member (service.ingest.memberships).
+    clusters: NotRequired[list[ObjectId]]
+
+
+class CommunityDoc(CommunityView, Searchable):
+    pass
+
+
+class EventContent(TitledContent):
+    format: str
+    starts_at: datetime
+    ends_at: datetime | None
+    timezone: str
+    all_day: bool
+    attendance_mode: str
+    venue: VenueDoc | None
+    city_key: str | None
+    online_url: str | None
+    status: str
+    organizers: list[ObjectId]
+    url: str | None
+    price: MoneyDoc | None
+    is_free: bool | None
+    languages: list[str]
+    tags: list[str]
+    # "YYYY-MM" of the start in the event's own time zone.
+    month: str
+    keys: EventKeys
+
+
+class EventFields(EventContent, Searchable):
+    pass
+
+
+class EventView(EntityBase, EventContent):
+    pass
+
+
+class EventDoc(EventView, Searchable):
+    pass
+
+
+class StandardContent(TitledContent):
+    code: str
+    code_key: str
+    keys: StandardKeys
+    kind: str
+    status: str
+    version: str | None
+    issuer: ObjectId | None
+    adopters: list[ObjectId]
+    # The issuer and the adopters: one multikey index serves "issued or adopted by X".
+    parties: list[ObjectId]
+    industries: list[str]
+    url: str | None
+
+
+class StandardFields(StandardContent, Searchable):
+    pass
+
+
+class StandardView(EntityBase, StandardContent):
+    pass
+
+
+class StandardDoc(StandardView, Searchable):
+    pass
+
+
+class NewTombstoneDoc(TypedDict):
+    """A withdrawn community or event, kept a day for change-feed subscribers."""
+
+    entity: str
+    entity_id: ObjectId
+    source_ids: list[str]
+    industries: list[str]
+    countries: list[str]
+    withdrawn_at: datetime
+    expires_at: datetime
+
+
+class TombstoneDoc(NewTombstoneDoc):
+    _id: ObjectId
+
+
+# -- listings ------------------------------------------------------------------------------
+
+
+class FieldErrorDoc(TypedDict):
+    path: str
+    message: str
+
+
+class RefusedRecord(TypedDict):
+    """A listing's latest refused record and why it was refused."""
+
+    payload: dict[str, Any]
+    hash: str
+    url: str | None
+    fetched_at: datetime
+    errors: list[FieldErrorDoc]
+
+
+class ListingDoc(TypedDict):
+    """Every record a source delivered, as received, keyed by (source_id, external_id).
+
+    `payload`, `hash` and the keys beside them hold the last *applied* record: a
+    listing that was only ever refused has none of them, only `rejected`.
+    """
+
+    _id: ObjectId
+    source_id: str
+    external_id: str
+    entity: str
+    # The entity it feeds (reserved for a listing not applied yet).
+    entity_id: ObjectId
+    received_at: datetime
+    state: Literal["applied", "rejected", "withdrawn"]
+    hash: NotRequired[str]
+    applied_hash: NotRequired[str]
+    payload: NotRequired[dict[str, Any]]
+    url: NotRequired[str | None]
+    fetched_at: NotRequired[datetime]
+    # External ids (same source) of communities it points at that have not arrived.
+    waiting_for: NotRequired[list[str]]
+    # The last full pass of its source that saw it.
+    seen_epoch: NotRequired[str]
+    withdrawn_at: NotRequired[datetime]
+    rejected: NotRequired[RefusedRecord]
+
+
+class RejectedListingView(TypedDict):
+    """A listing holding a refused record, read without its applied `payload`."""
+
+    _id: ObjectId
+    source_id: str
+    external_id: str
+    entity: str
+    state: Literal["applied", "rejected", "withdrawn"]
+    received_at: datetime
+    rejected: RefusedRecord
+
+
+# -- sources -------------------------------------------------------------------------------
+
+
+class StreamState(TypedDict):
+    """A stream's checkpoint: the connector's own state value, and whether the stream ended."""
+
+    state: dict[str, Any]
+    complete: bool
+
+
+class SourceSync(TypedDict):
+    """Written by the sync engine only."""
+
+    # The full pass under way (None between passes and for incremental runs).
+    epoch: str | None
+    streams: dict[str, StreamState]
+    # The fencing token, bumped at every claim of one of its runs (service.sync.runs).
+    fence: NotRequired[int]
+
+
+class SourceDoc(TypedDict):
+    _id: str
+    name: str
+    family: str
+    kind: str
+    config: dict[str, Any]
+    schedule: str | None
+    enabled: bool
+    priority: int
+    sync: SourceSync
+    created_at: datetime
+    updated_at: datetime
+
+
+class SourceView(SourceDoc):
+    """A source as admins see it: secrets of `config` masked, the next due run added."""
+
+    next_run_at: datetime | None
+
+
+# -- sync runs -----------------------------------------------------------------------------
+
+
+class RunCounts(TypedDict):
+    fetched: int
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    withdrawn: int
+
+
+class RunProgress(TypedDict):
+    pages: int
+    bytes: int
+    records_per_s: float
+    estimated_total: int | None
+
+
+class RunError(TypedDict):
+    where: str
+    message: str
+
+
+class RunLease(TypedDict):
+    owner: str
+    expires_at: datetime
+    # Set right after the claim (service.sync.runs._fence).
+    fence: int | None
+
+
+class NewRunDoc(TypedDict):
+    """A run as service.sync.runs inserts it (PyMongo adds the `_id`)."""
+
+    source_id: str
+    mode: str
+    trigger: str
+    status: str
+    # Present (and true) while the run is queued or running: one per source, by index.
+    active: NotRequired[bool]
+    created_at: datetime
+    counts: RunCounts
+    progress: RunProgress
+    errors: list[RunError]
+    cancel_requested: bool
+    scheduled_for: NotRequired[datetime]
+    priority: int
+    started_at: NotRequired[datetime]
+    heartbeat_at: NotRequired[datetime]
+    # Held by a worker while running.
+    lease: NotRequired[RunLease]
+    attempts: NotRequired[int]
+    checkpoints: NotRequired[int]
+    finished_at: NotRequired[datetime]
+
+
+class RunDoc(NewRunDoc):
+    _id: ObjectId
+
+
+# -- API keys ------------------------------------------------------------------------------
+
+
+class ApiKeyView(TypedDict):
+    """A key's record as shown: everything but its hash."""
+
+    _id: str
+    role: str
+    source_id: str | None
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyDoc(ApiKeyView):
+    hash: str
