@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
@@ -110,6 +111,13 @@ def build_schema(
 ) -> strawberry.federation.Schema:
     """The schema with its limits; `runtime` adds the service's own extensions."""
     limits = limits or SchemaLimits()
+    # The depth and alias rules are made once: the validation cache is keyed by the
+    # rules too, and a limiter made per request brings new rule classes each time, so
+    # every request was validated anew (13 % of the API's CPU per showcase request).
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+    ]
     # Factories, so each request gets fresh extension instances (they hold the
     # request's execution context); the parser/validation caches are module-level.
     # The cost limiter follows the validation cache: it costs validated documents.
@@ -118,8 +126,7 @@ def build_schema(
         lambda: ValidationCache(maxsize=512),
         lambda: QueryCostLimiter(limits.cost_budgets),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: AddValidationRules(limit_rules),
         *runtime,
         MaskUnexpectedErrors,
     ]
