@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,6 +15,7 @@ from typing import Any
 
 import bson
 import pytest
+from pymongo.errors import PyMongoError
 
 from schema.models import Listing
 from schema.taxonomy import EntityType
@@ -21,7 +24,11 @@ from service.ingest.withdrawal import withdraw_listings
 from service.read_model import store
 from service.read_model.applier import Applier
 from service.read_model.tables import FORMAT
+from service.storage.client import mongo_client
 from service.storage.collections import COMMUNITIES, EVENTS, Database
+from service.storage.embedded import embedded_database
+from service.storage.setup import ensure_collections
+from tests.service.storage.test_embedded import servers
 
 DEADLINE_S = 30.0
 
@@ -239,3 +246,39 @@ def test_epoch_columns_compare_as_instants() -> None:
     assert epoch_us(datetime(2031, 5, 1, 15, 0, tzinfo=UTC)) > epoch_us(
         datetime(2031, 5, 1, 14, 59, 59, 999_999, tzinfo=UTC)
     )
+
+
+async def test_the_applier_resumes_after_its_database_is_killed_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "read_model" / "restart.sqlite"
+    async with embedded_database(tmp_path / "db", 60) as uri:
+        client = mongo_client(uri, serverSelectionTimeoutMS=2000)
+        db = client["restart"]
+        try:
+            await ensure_collections(db)
+            await ingest(db, [community("a", "Альфа")])
+            async with applying(db, path) as applier:
+                [killed] = servers(tmp_path / "db")
+                os.kill(killed, signal.SIGKILL)
+                # Written once the supervisor has the database back; the applier's
+                # stream broke meanwhile and resumes after the last change it applied.
+                await eventually(_answers(db, killed, tmp_path / "db"), "the database is back")
+                await ingest(db, [community(f"n{i}", f"Новая {i}") for i in range(20)])
+                await eventually(lambda: in_step(db, path), "changes after the restart applied")
+                assert applier.rebuilds == 1
+            with contextlib.closing(sqlite3.connect(path)) as connection:
+                assert connection.execute("SELECT COUNT(*) FROM communities").fetchone() == (21,)
+        finally:
+            await client.close()
+
+
+def _answers(db: Database, killed: int, storage: Path) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        try:
+            await db.client.admin.command("ping")
+        except PyMongoError:
+            return False
+        return servers(storage) not in ([], [killed])
+
+    return check
