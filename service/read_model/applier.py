@@ -192,9 +192,9 @@ class Applier:
     def _apply(self, changes: Sequence[Mapping[str, Any]], token: Mapping[str, Any] | None) -> None:
         connection = self._connection()
         with store.transaction(connection):
-            for change in changes:
-                _apply_one(connection, change)
+            touched = {_apply_one(connection, change) for change in changes}
             _store_position(connection, token)
+            store.mark_changed(connection, touched & set(ENTITY_COLLECTIONS))
         self._last_heartbeat = time.monotonic()
 
     def _heartbeat(self, token: Mapping[str, Any] | None) -> None:
@@ -266,19 +266,19 @@ def _store_position(connection: sqlite3.Connection, token: Mapping[str, Any] | N
     store.set_meta(connection, "applied_at", time.time())
 
 
-def _apply_one(connection: sqlite3.Connection, change: Mapping[str, Any]) -> None:
-    collection = change["ns"]["coll"]
+def _apply_one(connection: sqlite3.Connection, change: Mapping[str, Any]) -> str:
+    """Apply one change event; the collection it concerned."""
+    collection: str = change["ns"]["coll"]
     operation = change["operationType"]
     key = change.get("documentKey", {}).get("_id")
     if collection == READ_BARRIERS:
         doc = change.get("fullDocument")
         if doc is not None:
             store.set_meta(connection, BARRIER_PREFIX + str(doc["_id"]), doc["n"])
-        return
-    if operation == "delete" or change.get("fullDocument") is None:
+    elif operation == "delete" or change.get("fullDocument") is None:
         # Deleted, or gone again by the time the update was looked up.
         if key is not None:
             store.delete(connection, collection, str(key))
-        return
-    if operation in ("insert", "update", "replace"):
+    elif operation in ("insert", "update", "replace"):
         store.upsert(connection, project(collection, change["fullDocument"]))
+    return collection

@@ -20,20 +20,18 @@ from bson.codec_options import CodecOptions
 
 from schema.taxonomy import INDUSTRIES
 from service.documents import search_text
-from service.documents.normalize import (
-    UNKNOWN_FOUNDED,
-    city_key,
-    instant_key,
-    order_key,
-    standard_code_key,
-)
+from service.documents.normalize import city_key, standard_code_key
 
 COMMUNITIES = "communities"
 EVENTS = "events"
 STANDARDS = "standards"
 
-# Written and matched on by the write side; no reader needs them.
-_WRITE_ONLY = frozenset({"search_terms", "filter_terms", "keys", "match_keys"})
+# Placeholders put unknown values last in the orders clients expect.
+UNKNOWN_FOUNDED = 9999
+KEY_SEPARATOR = "\x01"  # sorts below every character of a sort key
+
+# Matched on by the write side; no reader needs them.
+_WRITE_ONLY = frozenset({"match_keys"})
 # Documents come back as MongoDB returns them: aware datetimes in UTC, ObjectIds.
 CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
 
@@ -49,6 +47,16 @@ class Projected:
     values: list[tuple[str, str]] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)
     links: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+
+
+def order_key(*parts: str, entity_id: ObjectId) -> str:
+    """A unique string that sorts like `parts` (service.read.orders pages on it)."""
+    return KEY_SEPARATOR.join([*parts, str(entity_id)])
+
+
+def instant_key(moment: datetime) -> str:
+    # Fixed width (4-digit year, microseconds, always UTC) so strings sort as times.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def encode_doc(doc: Mapping[str, Any]) -> bytes:

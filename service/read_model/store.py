@@ -26,6 +26,8 @@ from service.read_model.tables import DDL, FORMAT, LINKS, MAIN, TERMS, VALUES
 # How often a reader looks whether the file was replaced (a rebuild) or deleted.
 REOPEN_CHECK_S = 0.5
 COLLECTIONS = (COMMUNITIES, EVENTS, STANDARDS)
+VERSION_PREFIX = "version:"
+CHANGED_AT_PREFIX = "changed_at:"
 
 
 class ReadModelUnavailable(sqlite3.DatabaseError):
@@ -82,6 +84,29 @@ def get_meta(connection: sqlite3.Connection, key: str) -> Any:
 
 def set_meta(connection: sqlite3.Connection, key: str, value: Any) -> None:
     connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def mark_changed(connection: sqlite3.Connection, collections: Iterable[str]) -> None:
+    """Count a change of each entity collection (in the transaction that applied it):
+    response caches compare these versions to know what a change can affect."""
+    now = time.time()
+    for collection in collections:
+        connection.execute(
+            "INSERT INTO meta (key, value) VALUES (?, 1) "
+            "ON CONFLICT (key) DO UPDATE SET value = value + 1",
+            (VERSION_PREFIX + collection,),
+        )
+        set_meta(connection, CHANGED_AT_PREFIX + collection, now)
+
+
+def versions(connection: sqlite3.Connection) -> dict[str, tuple[int, float]]:
+    """Per entity collection: how many changes were applied, and when the last one was."""
+    found: dict[str, tuple[int, float]] = {}
+    for collection in COLLECTIONS:
+        version = get_meta(connection, VERSION_PREFIX + collection)
+        changed_at = get_meta(connection, CHANGED_AT_PREFIX + collection)
+        found[collection] = (int(version or 0), float(changed_at or 0.0))
+    return found
 
 
 @contextlib.contextmanager
