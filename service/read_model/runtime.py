@@ -1,5 +1,5 @@
 """The read model as one API process holds it: readers, the barrier, and, in the one
-process of the host that holds the lock, the applier.
+process of the host that holds the read model's file lock, the applier.
 
 Every process tries for the lock now and then; whoever holds it applies the
 change stream (service.read_model.applier). When it exits, another takes over.
@@ -15,9 +15,9 @@ from pathlib import Path
 
 from service.read_model.applier import Applier
 from service.read_model.barrier import ReadBarrier
-from service.read_model.leader import Leadership
 from service.read_model.store import Readers, ReadModelUnavailable, get_meta
 from service.storage.collections import Database
+from service.storage.file_lock import FileLock
 
 logger = logging.getLogger("guildgraph.read_model")
 
@@ -37,7 +37,9 @@ class ReadModel:
         self.readers = Readers(path)
         self.barrier = ReadBarrier(db, self.readers, barrier_timeout_s)
         self.applier: Applier | None = None
-        self._leadership = Leadership(path.with_name(path.name + ".lock"))
+        # Whoever holds this lock applies the change stream; the kernel releases it when
+        # the holder exits, however it exits, and another process takes over.
+        self._leadership = FileLock(path.with_name(path.name + ".lock"))
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:

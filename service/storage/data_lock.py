@@ -11,11 +11,12 @@ port, when it started — so another program can use the running server (the CLI
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from service.storage.file_lock import FileLock
 
 
 @dataclass(frozen=True)
@@ -43,40 +44,27 @@ class DataLock:
     def __init__(self, storage_path: Path) -> None:
         self.lock_path = storage_path.with_name(storage_path.name + ".lock")
         self.owner_path = storage_path.with_name(storage_path.name + ".owner.json")
-        self._fd: int | None = None
+        self._lock = FileLock(self.lock_path)
 
     @property
     def fd(self) -> int:
         """The locked descriptor, for the server to inherit (`pass_fds`)."""
-        if self._fd is None:
-            raise RuntimeError(f"{self.lock_path} is not held")
-        return self._fd
+        return self._lock.fd
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._lock.held
 
     def try_acquire(self) -> bool:
         """Take the lock if no live process holds it; never waits."""
-        if self._fd is not None:
-            return True
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
+        return self._lock.try_acquire()
 
     def release(self) -> None:
         """Forget the owner and let the lock go (a server still running keeps it held)."""
-        if self._fd is None:
+        if not self._lock.held:
             return
         self.owner_path.unlink(missing_ok=True)
-        os.close(self._fd)
-        self._fd = None
+        self._lock.release()
 
     def record(self, owner: Owner) -> None:
         """Write the owner record whole (a reader never sees half of it)."""
