@@ -2,7 +2,7 @@
 
     {"url": "https://registry.example/reestr.csv",
      "mapping": {...},              # connectors.framework.mapping.FieldMapping over column names
-     "encoding": null,              # detected: a BOM, else UTF-8, else cp1251
+     "encoding": null,              # detected: connectors.framework.charsets
      "delimiter": null,             # detected among ';' ',' TAB from the first lines
      "checkpoint_every": 1000}      # rows between checkpoints
 
@@ -11,6 +11,12 @@ buffers are bounded by the encoding sample and one record. Quoting is RFC 4180 a
 csv module reads it; lines end with LF or CRLF (a lone CR, old Mac style, does not end
 a line). Cells stay text exactly as written, so an ИНН such as 0278123456 keeps its
 leading zero.
+
+Encodings (connectors.framework.charsets): the configured one, else a BOM, else told
+from the bytes, never guessed silently: a file that cannot be decoded with confidence
+is a FatalError naming the `encoding` option. Bytes the chosen encoding cannot decode
+leave out only the row holding them, as a problem naming the encoding and the byte
+offset (an undecodable header is fatal); every other row is read as written.
 
 Stream state: {"etag", "last_modified", "rows"}. `rows` (rows already emitted, valid
 or rejected) is present only mid-file; a resumed run downloads the file again and
@@ -23,11 +29,13 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from connectors.framework.charsets import Decoded, StreamDecoder
 from connectors.framework.conditional import Validators
 from connectors.framework.contract import (
     Checkpoint,
@@ -46,11 +54,6 @@ SAMPLE_BYTES = 64 * 1024
 MAX_RECORD_CHARS = 1 << 20
 _DELIMITERS = (";", "\t", ",")  # the order breaks ties
 _SNIFF_LINES = 6
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
 
 
 class CsvRow(dict[str, str]):
@@ -72,82 +75,6 @@ class CsvRow(dict[str, str]):
         self.line = line
         self.problem = problem
         self.extra = tuple(extra)
-
-
-class _Decoder:
-    """Bytes to text, incrementally (a character split across chunks waits for its
-    other bytes). Without a configured encoding it is chosen from the first bytes:
-
-    1. a BOM: UTF-8 or UTF-16 (LE/BE);
-    2. else the first SAMPLE_BYTES (or the whole file, if shorter) are tried as UTF-8:
-       any invalid sequence means cp1251 — real Cyrillic text in cp1251 is never valid
-       UTF-8, as two letters in a row (bytes C0-FF) cannot form a UTF-8 sequence;
-    3. a sample that is plain ASCII proves nothing: UTF-8 is used tentatively and
-       switched to cp1251 at the first invalid byte, which loses nothing as long as
-       only ASCII has been decoded.
-    """
-
-    def __init__(self, encoding: str | None, sample_size: int) -> None:
-        self.encoding = encoding
-        self._sample_size = max(sample_size, len(codecs.BOM_UTF8))
-        self._sample = bytearray()
-        self._probe = codecs.getincrementaldecoder("utf-8")()
-        self._probe_failed = False
-        self._tentative = False
-        self._offset = 0  # bytes decoded so far, to locate an error
-        self._decoder = codecs.getincrementaldecoder(encoding)() if encoding else None
-
-    def decode(self, chunk: bytes, *, final: bool) -> str:
-        decoder = self._decoder
-        if decoder is None:
-            self._sample += chunk
-            if not final and not self._decided(chunk):
-                return ""
-            chunk, self._sample = bytes(self._sample), bytearray()
-            decoder = self._choose(chunk, final=final)
-        return self._run(decoder, chunk, final=final)
-
-    def _decided(self, chunk: bytes) -> bool:
-        if not self._probe_failed:
-            try:
-                self._probe.decode(chunk)
-            except UnicodeDecodeError:
-                self._probe_failed = True
-        if len(self._sample) < len(codecs.BOM_UTF8):
-            return False  # a BOM may still be arriving
-        return self._probe_failed or len(self._sample) >= self._sample_size
-
-    def _choose(self, sample: bytes, *, final: bool) -> codecs.IncrementalDecoder:
-        encoding = next((name for bom, name in _BOMS if sample.startswith(bom)), None)
-        if encoding is None:
-            try:
-                codecs.getincrementaldecoder("utf-8")().decode(sample, final)
-                # Tentative until decoded text holds something beyond ASCII.
-                encoding, self._tentative = "utf-8", True
-            except UnicodeDecodeError:
-                encoding = "cp1251"
-        self.encoding = encoding
-        self._decoder = codecs.getincrementaldecoder(encoding)()
-        return self._decoder
-
-    def _run(self, decoder: codecs.IncrementalDecoder, chunk: bytes, *, final: bool) -> str:
-        try:
-            text = decoder.decode(chunk, final)
-        except UnicodeDecodeError as error:
-            if not self._tentative:
-                raise FatalError(
-                    f"byte {self._offset + error.start}: not valid {self.encoding} "
-                    f"({error.reason}); set the source's 'encoding' if the file is in another"
-                ) from None
-            held, _ = decoder.getstate()  # bytes of a character begun in an earlier chunk
-            self.encoding, self._tentative = "cp1251", False
-            self._decoder = codecs.getincrementaldecoder("cp1251")()
-            self._offset -= len(held)  # counted with their chunk already
-            return self._run(self._decoder, held + chunk, final=final)
-        if self._tentative and not text.isascii():
-            self._tentative = False  # real UTF-8 seen: a later error is an error
-        self._offset += len(chunk)
-        return text
 
 
 _QUOTED = re.compile(r'"[^"]*"')
@@ -293,7 +220,10 @@ class CsvParser:
         sample_size: int = SAMPLE_BYTES,
         max_record_chars: int = MAX_RECORD_CHARS,
     ) -> None:
-        self._decoder = _Decoder(encoding, sample_size)
+        self._decoder = StreamDecoder(encoding, sample_size)
+        self._lines = 0  # line breaks in the text decoded so far
+        # (line, byte offset, reason) of undecodable bytes not yet matched to their row
+        self._undecodable: deque[tuple[int, int, str]] = deque()
         self._sample_size = sample_size
         self._max = max_record_chars
         self.delimiter = delimiter
@@ -308,13 +238,32 @@ class CsvParser:
         return self._decoder.encoding
 
     def feed(self, chunk: bytes) -> list[CsvRow]:
-        return self._parse(self._decoder.decode(chunk, final=False), final=False)
+        return self._parse(self._located(self._decoder.decode(chunk, final=False)), final=False)
 
     def close(self) -> list[CsvRow]:
-        rows = self._parse(self._decoder.decode(b"", final=True), final=True)
+        rows = self._parse(self._located(self._decoder.decode(b"", final=True)), final=True)
         if self.headers is None:
             raise FatalError("the CSV file is empty: no header line")
         return rows
+
+    def _located(self, decoded: Decoded) -> str:
+        """The decoded text, its undecodable places noted by the line they are on."""
+        text = decoded.text
+        for place in decoded.undecodable:
+            line = self._lines + text.count("\n", 0, place.at) + 1
+            self._undecodable.append((line, place.offset, place.reason))
+        self._lines += text.count("\n")
+        return text
+
+    def _undecodable_in(self, first: int, record: str) -> list[tuple[int, str]]:
+        """(byte offset, reason) of the undecodable places on the record's lines."""
+        last = first + record.count("\n", 0, len(record) - 1)
+        found: list[tuple[int, str]] = []
+        while self._undecodable and self._undecodable[0][0] <= last:
+            line, offset, reason = self._undecodable.popleft()
+            if line >= first:
+                found.append((offset, reason))
+        return found
 
     def _parse(self, text: str, *, final: bool) -> list[CsvRow]:
         if self._records is None:
@@ -334,12 +283,21 @@ class CsvParser:
             text = sample
         rows: list[CsvRow] = []
         for line, record in self._records.push(text, final=final):
-            row = self._row(line, record, self._records.delimiter)
+            undecodable = self._undecodable_in(line, record) if self._undecodable else []
+            row = self._row(line, record, self._records.delimiter, undecodable)
             if row is not None:
                 rows.append(row)
         return rows
 
-    def _row(self, line: int, record: str, delimiter: str) -> CsvRow | None:
+    def _row(
+        self, line: int, record: str, delimiter: str, undecodable: list[tuple[int, str]]
+    ) -> CsvRow | None:
+        damage = self._damage(undecodable)
+        if damage and self.headers is None:
+            raise FatalError(
+                f"CSV header (line {line}): {damage}; "
+                "set the source's 'encoding' if the file is in another"
+            )
         try:
             cells = next(csv.reader([record], delimiter=delimiter, strict=False), [])
         except csv.Error as error:
@@ -354,13 +312,22 @@ class CsvParser:
         width = len(self.headers)
         extra = cells[width:]
         problem = None
-        if any(cell.strip() for cell in extra):
+        if damage:
+            problem = f"line {line}: {damage}; the row is left out"
+        elif any(cell.strip() for cell in extra):
             problem = f"line {line}: {len(cells)} cells for {width} columns"
         # Short rows are padded: some exporters drop trailing empty cells.
         cells = cells[:width] + [""] * (width - len(cells))
         return CsvRow(
             zip(self.headers, cells, strict=True), line=line, problem=problem, extra=extra
         )
+
+    def _damage(self, undecodable: list[tuple[int, str]]) -> str | None:
+        if not undecodable:
+            return None
+        offset, reason = undecodable[0]
+        more = f", and {len(undecodable) - 1} more in this row" if len(undecodable) > 1 else ""
+        return f"byte {offset} is not valid {self.encoding} ({reason}){more}"
 
 
 class CsvRegistryConfig(BaseModel):

@@ -7,6 +7,22 @@ payload can set: every model forbids unknown keys.
 
 References between entities (member-of, partners, organizers, issuer, adopters)
 are external ids *of the same source*; ingestion resolves them to entity ids.
+
+Characters that change how text reads without being part of it are dealt with here,
+in the types, because every listing (a partner's, a connector's, the demo's) is
+validated against these models on its way in (service.ingest.validation), and no
+path can skip the model: C0 controls but tab and line feed, DEL, C1 controls, and
+the bidirectional embeddings, overrides and isolates U+202A-U+202E, U+2066-U+2069
+(after U+202E, "fdp.exe" shows reversed, as "exe.pdf").
+
+- Text that people read (`ShortText`, `LongText`, `Tag`: names, descriptions,
+  aliases, places, labels, tags) has them removed. A carriage return is a line
+  break in another convention, not junk: CRLF and a lone CR become LF, so no two
+  lines are glued together and stored text has one convention. A required text with
+  nothing left is refused. Marks without an override (U+200E/U+200F) stay: mixed
+  right-to-left text needs them.
+- Values that are matched or followed (`ExternalId`s, identifiers, codes, URLs) are
+  refused instead, naming the character: removing it would change what they point at.
 """
 
 from __future__ import annotations
@@ -17,8 +33,20 @@ from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
+from schema.dates import ISO_FORMS, shown
 from schema.taxonomy import (
     INDUSTRIES,
     AttendanceMode,
@@ -36,10 +64,49 @@ from schema.taxonomy import (
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+_INVISIBLE = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_INVISIBLE_IN_TEXT = re.compile(f"[{_INVISIBLE}]")
+_LINE_BREAK = re.compile("\r\n?")
+_NOT_IN_A_KEY = re.compile(f"[{_INVISIBLE}\t\n\r]")  # a key is one line of visible text
 
-ShortText = Annotated[str, Field(min_length=1, max_length=300)]
-LongText = Annotated[str, Field(max_length=10_000)]
-ExternalId = Annotated[str, Field(min_length=1, max_length=200)]
+
+def clean_text(value: str) -> str:
+    """`value` without control and bidirectional formatting characters, line breaks as LF."""
+    return _INVISIBLE_IN_TEXT.sub("", _LINE_BREAK.sub("\n", value))
+
+
+def _cleaned(value: object) -> object:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+def _cleaned_not_emptied(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    cleaned = clean_text(value)
+    if value.strip() and not cleaned.strip():
+        raise PydanticCustomError(
+            "invisible_only", "has only control or bidirectional formatting characters"
+        )
+    return cleaned
+
+
+def _visible_key(value: str) -> str:
+    found = _NOT_IN_A_KEY.search(value)
+    if found is not None:
+        raise PydanticCustomError(
+            "invisible_character",
+            "contains U+{code}, a control or bidirectional formatting character",
+            {"code": f"{ord(found.group()):04X}"},
+        )
+    return value
+
+
+ShortText = Annotated[
+    str, BeforeValidator(_cleaned_not_emptied), Field(min_length=1, max_length=300)
+]
+LongText = Annotated[str, BeforeValidator(_cleaned), Field(max_length=10_000)]
+Tag = Annotated[str, BeforeValidator(_cleaned_not_emptied), Field(min_length=1, max_length=60)]
+ExternalId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_visible_key)]
 
 
 class Strict(BaseModel):
@@ -47,8 +114,10 @@ class Strict(BaseModel):
 
 
 def _check_url(value: str | None) -> str | None:
-    if value is not None and not _URL.match(value):
-        raise ValueError("must be an absolute http(s) URL")
+    if value is not None:
+        _visible_key(value)
+        if not _URL.match(value):
+            raise ValueError("must be an absolute http(s) URL")
     return value
 
 
@@ -96,7 +165,7 @@ class Identifier(Strict):
     """A registration number kept as an identifier (ИНН, ОГРН, SIREN, RNA, ...)."""
 
     scheme: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,20}$")]
-    value: Annotated[str, Field(min_length=1, max_length=64)]
+    value: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_visible_key)]
 
 
 class CommunityData(Strict):
@@ -115,9 +184,7 @@ class CommunityData(Strict):
     founded_year: int | None = Field(default=None, ge=1000, le=2100)
     member_count: int | None = Field(default=None, ge=0)
     offers: list[MemberOffer] = Field(default_factory=list)
-    tags: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
-        default_factory=list, max_length=50
-    )
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
     identifiers: list[Identifier] = Field(default_factory=list, max_length=20)
     member_of: list[ExternalId] = Field(default_factory=list, max_length=50)
     partners: list[ExternalId] = Field(default_factory=list, max_length=100)
@@ -165,11 +232,20 @@ class EventData(Strict):
     price: Money | None = None
     is_free: bool | None = None
     languages: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] = Field(default_factory=list)
-    tags: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
-        default_factory=list, max_length=50
-    )
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
 
     _urls = field_validator("online_url", "url")(_check_url)
+
+    @field_validator("starts_at", "ends_at", mode="wrap")
+    @classmethod
+    def _a_date_time(cls, value: object, parse: ValidatorFunctionWrapHandler) -> object:
+        try:
+            return parse(value)
+        except ValidationError:
+            # pydantic's own words ("input is too short") are the parser's, not the caller's.
+            raise PydanticCustomError(
+                "date_time", "{value} is not a date and time; " + ISO_FORMS, {"value": shown(value)}
+            ) from None
 
     @field_validator("timezone")
     @classmethod
@@ -204,12 +280,12 @@ def _aware(moment: datetime, zone: ZoneInfo) -> datetime:
 
 
 class StandardData(Strict):
-    code: Annotated[str, Field(min_length=1, max_length=100)]
+    code: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_visible_key)]
     title: LocalizedText
     description: LocalizedText | None = None
     kind: StandardKind
     status: StandardStatus = StandardStatus.ACTIVE
-    version: Annotated[str, Field(max_length=40)] | None = None
+    version: Annotated[str, Field(max_length=40), AfterValidator(_visible_key)] | None = None
     issuer: ExternalId | None = None
     adopters: list[ExternalId] = Field(default_factory=list, max_length=500)
     industries: list[str] = Field(default_factory=list, max_length=20)

@@ -20,11 +20,26 @@ import icalendar
 
 from connectors.framework.errors import SkippableRecord
 from connectors.ics.zones import zone_name
+from schema.dates import not_a_date_time
 
 PLACEHOLDERS = frozenset({"", "na", "n/a", "n.a.", "none", "null", "nil", "-", "tba", "tbd"})
 STATUSES = frozenset({"TENTATIVE", "CONFIRMED", "CANCELLED"})
 MAX_TEXT = 10_000  # schema.models.LongText
 MAX_UID = 170  # leaves room for "@" + a recurrence id within ExternalId's 200
+DATE_TIME_PROPERTIES = frozenset(
+    {
+        "DTSTART",
+        "DTEND",
+        "DUE",
+        "RECURRENCE-ID",
+        "RDATE",
+        "EXDATE",
+        "DTSTAMP",
+        "CREATED",
+        "LAST-MODIFIED",
+    }
+)
+ICS_FORMS = "iCalendar writes them as 20261210T190000Z, 20261210T190000 or 20261210"
 _URI = re.compile(r"^[a-z][a-z0-9+.-]*:\S", re.IGNORECASE)
 _HTTP_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
@@ -79,8 +94,19 @@ def read_uid(event: icalendar.Event) -> str:
 
 
 def property_notes(event: icalendar.Event) -> list[str]:
-    """What icalendar could not parse in this VEVENT (the property is ignored)."""
-    return [f"{name or 'a line'} ignored: {message}" for name, message in event.errors]
+    """What icalendar could not parse in this VEVENT (the property is ignored); a date
+    in plain words, as icalendar's own are its parser's ("Wrong date format x")."""
+    return [
+        f"{name} ignored: {not_a_date_time(_written(event, name), ICS_FORMS)}"
+        if name in DATE_TIME_PROPERTIES
+        else f"{name or 'a line'} ignored: {message}"
+        for name, message in event.errors
+    ]
+
+
+def _written(event: icalendar.Event, name: str) -> str:
+    """A property's value as the feed wrote it (the first, if repeated)."""
+    return str(_first(event.get(name, "")))
 
 
 @dataclass(frozen=True)
@@ -130,7 +156,11 @@ def _times(
 ) -> tuple[datetime, datetime | None, bool, str]:
     start = date_value(event, "DTSTART")
     if start is None:
-        reason = "DTSTART unreadable" if "DTSTART" in event else "VEVENT has no DTSTART"
+        reason = (
+            f"DTSTART: {not_a_date_time(_written(event, 'DTSTART'), ICS_FORMS)}"
+            if "DTSTART" in event
+            else "VEVENT has no DTSTART"
+        )
         raise SkippableRecord(reason, external_id=uid)
     all_day = not isinstance(start, datetime)
     starts_at = _as_datetime(start, feed_zone)

@@ -3,10 +3,19 @@
 Every failure leaves as one of connectors.framework.errors:
 
 - RetriableError, once `max_attempts` are used up (GET and stream only; POST is never
-  retried): 408, 429, 5xx, connection errors, timeouts, a body cut short.
+  retried): 408, 429, 5xx, connection errors, timeouts, a body cut short (fewer bytes
+  than its Content-Length, a chunked body without its last chunk, a compressed body
+  without its end) or stalled (read_timeout of silence after the headers or mid-body).
 - FatalError: 4xx other than 408/429 (401/403 say "auth"), a refused address, scheme
   or file, a redirect loop or too many redirects, a body over `max_body_bytes`, a
   corrupt compressed body, a content-encoding we did not ask for.
+
+A streamed body is retried the same way until its first chunk is handed to the
+caller: `stream()` waits for that chunk inside the attempt, so a body that fails to
+arrive at all costs a retry, not the run. Once chunks have been handed on, a retry
+would hand them on again (a parser cannot take them back), so a failure after that is
+not retried here: it is a RetriableError saying how many bytes were handed on, and the
+sync engine fails the run, which keeps its last checkpoint for the next run.
 
 The pieces it is made of live beside it: `policy` (its settings), `address_guard`
 (where it may connect), `pacing` (per-host limits, time budgets, retry backoff),
@@ -74,6 +83,29 @@ class _Opened:
     resources: AsyncExitStack
     response: httpx.Response
     budget: TimeBudget
+
+
+async def _handed_on(
+    first: bytes | None, rest: AsyncGenerator[bytes, None]
+) -> AsyncGenerator[bytes, None]:
+    """`first`, then the rest of a body; a failure in the rest says what was handed on."""
+    if first is None:
+        return
+    yield first
+    handed = len(first)
+    while True:
+        try:
+            piece = await anext(rest, None)
+        except RetriableError as error:
+            raise RetriableError(
+                f"{error} after {handed} bytes were handed on; not retried, since a retry "
+                "would hand them on again: the run fails and keeps its checkpoint",
+                retry_after=error.retry_after,
+            ) from error
+        if piece is None:
+            return
+        yield piece
+        handed += len(piece)
 
 
 class SafeFetcher:
@@ -166,10 +198,11 @@ class SafeFetcher:
         last_modified: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[StreamedBody]:
-        """Open a body to read in chunks; opening is retried, a failure mid-body is not.
+        """Open a body to read in chunks, retried until its first chunk has arrived.
 
-        Once chunks have been handed out a retry would repeat them, so a body cut short
-        raises RetriableError for the engine to retry the whole run.
+        Once chunks have been handed out a retry would repeat them, so a failure after
+        that raises RetriableError for the engine to retry the whole run (see the
+        module docstring).
         """
         asked = Validators(etag, last_modified)
         path = local_path(url, self.policy)
@@ -178,9 +211,8 @@ class SafeFetcher:
                 body = await self._stream_file(path, asked)
             else:
                 request = Request("GET", url, asked.request_headers(headers))
-                opened = await self._retrying(url, lambda: self._open_checked(request))
+                opened, body = await self._retrying(url, lambda: self._open_body(request))
                 resources.push_async_exit(opened.resources)
-                body = self._body_of(opened)
             # Registered last, so it runs first: the generator stops before the response closes.
             resources.push_async_callback(body.pieces.aclose)
             yield body
@@ -274,12 +306,22 @@ class SafeFetcher:
                         yield piece
             decoder.finish()
 
-    def _body_of(self, opened: _Opened) -> _Body:
+    async def _open_body(self, request: Request) -> tuple[_Opened, _Body]:
+        """Open `request` and wait for the body's first decoded chunk, in one attempt."""
+        opened = await self._open_checked(request)
         response = opened.response
-        pieces = (
-            _no_pieces() if response.status_code == 304 else self._decoded(response, opened.budget)
-        )
-        return _Body(str(response.url), response.status_code, _headers(response), pieces)
+        url, status, headers = str(response.url), response.status_code, _headers(response)
+        if status == 304:
+            return opened, _Body(url, status, headers, _no_pieces())
+        decoded = self._decoded(response, opened.budget)
+        # Closed before the response, as the body's reader must stop first.
+        opened.resources.push_async_callback(decoded.aclose)
+        try:
+            first = await anext(decoded, None)
+        except BaseException:
+            await opened.resources.aclose()  # this attempt's response and host slot
+            raise
+        return opened, _Body(url, status, headers, _handed_on(first, decoded))
 
     # -- local files -----------------------------------------------------------------
 

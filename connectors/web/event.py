@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from connectors.framework.errors import SkippableRecord
@@ -25,6 +26,7 @@ from connectors.web.values import (
     text,
     texts,
 )
+from schema.dates import not_a_date_time
 from schema.taxonomy import AttendanceMode, EventFormat, EventStatus
 
 # The most specific type decides: a page typing ["Event", "Hackathon"] means a hackathon.
@@ -99,10 +101,16 @@ def event_when(node: Node, default_timezone: str) -> When:
     if start is None:
         raise SkippableRecord("the event has no startDate")
     end = text(node.get("endDate"))
+    return when(
+        _moment("startDate", start), _moment("endDate", end) if end else None, default_timezone
+    )
+
+
+def _moment(name: str, value: str) -> datetime | date:
     try:
-        return when(parse_moment(start), parse_moment(end) if end else None, default_timezone)
-    except ValueError as error:
-        raise SkippableRecord(f"unreadable event date: {error}") from None
+        return parse_moment(value)
+    except ValueError:
+        raise SkippableRecord(f"{name}: {not_a_date_time(value)}") from None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from schema.dates import not_a_date_time
+
 _DATE_ONLY = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})$")
 _SPACE_BEFORE_OFFSET = re.compile(r"(\d)\s+(Z|[+-]\d{2}:?\d{2})$")
 
@@ -50,7 +52,7 @@ def parse_moment(value: str) -> datetime | date:
             return date(*(int(part) for part in only_date.groups()))
         return datetime.fromisoformat(cleaned)
     except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 date or date-time") from None
+        raise ValueError(not_a_date_time(value)) from None
 
 
 def zone_for(moment: datetime, default_timezone: str) -> str:

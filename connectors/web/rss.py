@@ -47,8 +47,14 @@ from connectors.web.event import (
 from connectors.web.feed import FeedItem, parse_feed
 from connectors.web.html import extract_jsonld, html_to_text
 from connectors.web.iso_dates import When, when
-from connectors.web.text_dates import BUILT_IN, find_in_microformats, find_in_text
+from connectors.web.text_dates import (
+    BUILT_IN,
+    find_in_microformats,
+    find_in_text,
+    microformat_start,
+)
 from connectors.web.values import Node, Page, bounded_id, clip, read_page
+from schema.dates import not_a_date_time
 from schema.models import EventData, Listing, Venue
 from schema.taxonomy import AttendanceMode, EntityType, EventFormat, EventStatus, Lang
 
@@ -149,6 +155,9 @@ def item_when(item: FeedItem, config: RssFeedConfig, embedded: tuple[Page, Node]
         if found is None and source:
             found = find_in_text(html_to_text(source), reference, config.patterns())
     if found is None:
+        written = microformat_start(html) if html else None
+        if written is not None:  # a start was marked up, and it is not a date
+            raise SkippableRecord(f"dt-start: {not_a_date_time(written)}")
         raise SkippableRecord("no event date in the item")
     return when(found.start, found.end, config.default_timezone)
 

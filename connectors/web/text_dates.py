@@ -227,12 +227,22 @@ def _moment(value: str, reference: date) -> datetime | date | None:
         return found.start if found else None
 
 
-def find_in_microformats(html: str, reference: date) -> EventDate | None:
+def _microformat_values(html: str) -> dict[str, str]:
     parser = _Microformats()
     parser.feed(html)
     parser.close()
-    start = _moment(parser.values.get("start", ""), reference)
+    return parser.values
+
+
+def microformat_start(html: str) -> str | None:
+    """The start an item's microformats give (dt-start, dtstart), as written."""
+    return _microformat_values(html).get("start") or None
+
+
+def find_in_microformats(html: str, reference: date) -> EventDate | None:
+    values = _microformat_values(html)
+    start = _moment(values.get("start", ""), reference)
     if start is None:
         return None
-    end_value = parser.values.get("end")
+    end_value = values.get("end")
     return EventDate(start, _moment(end_value, reference) if end_value else None)

@@ -1,4 +1,9 @@
-"""Payload validation and the content hash that tells an unchanged listing."""
+"""Payload validation and the content hash that tells an unchanged listing.
+
+Validation is the payload models' (schema.models): their text types also remove
+control and bidirectional formatting characters, and refuse ids and URLs holding
+them, for every listing alike, partner's or connector's.
+"""
 
 from __future__ import annotations
 

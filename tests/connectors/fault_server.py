@@ -1,8 +1,9 @@
 """A raw asyncio HTTP/1.1 server for faults uvicorn cannot produce.
 
 Each route is a coroutine that writes whatever bytes it likes: a server that never
-answers, one that trickles, one that resets the connection mid-body, a truncated or
-corrupt gzip stream, a gzip bomb. The server counts connections and requests and
+answers, one that trickles, one that resets, closes or stalls the connection mid-body
+(or right after the headers), a chunked body that ends early, a truncated or corrupt
+gzip stream, a gzip bomb. The server counts connections and requests and
 records how many requests were in flight at once. Every response closes its
 connection, so each request is a fresh one.
 """
@@ -142,6 +143,32 @@ def closed_mid_body(body: bytes, sent: int) -> Behaviour:
     async def behaviour(request: RawRequest, writer: asyncio.StreamWriter) -> None:
         writer.write(head(content_length=len(body)) + body[:sent])
         await writer.drain()
+
+    return behaviour
+
+
+def chunked_cut_short(body: bytes, sent: int, *, piece: int = 16 * 1024) -> Behaviour:
+    """A chunked body: `sent` bytes of it in chunks, then a clean close (FIN) without
+    the last, empty chunk that ends a chunked body."""
+
+    async def behaviour(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        writer.write(head(transfer_encoding="chunked"))
+        for start in range(0, sent, piece):
+            part = body[start : min(start + piece, sent)]
+            writer.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+        await writer.drain()
+
+    return behaviour
+
+
+def stalled_mid_body(body: bytes, sent: int) -> Behaviour:
+    """Announces the whole body, sends `sent` bytes of it (none: a stall right after the
+    headers), then keeps the connection open and silent."""
+
+    async def behaviour(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        writer.write(head(content_length=len(body)) + body[:sent])
+        await writer.drain()
+        await asyncio.Event().wait()
 
     return behaviour
 

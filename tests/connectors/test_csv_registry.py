@@ -22,6 +22,7 @@ from connectors.csv_registry import (
     CsvRow,
     sniff_delimiter,
 )
+from connectors.framework.charsets import choose
 from connectors.framework.contract import Checkpoint, Emitted, Rejected
 from connectors.framework.errors import FatalError
 from connectors.net.fetcher import SafeFetcher
@@ -144,14 +145,14 @@ def test_each_encoding_is_detected_and_decodes_the_same_rows(encode: Any, detect
 
 def test_real_cyrillic_in_cp1251_is_never_valid_utf8() -> None:
     # The heuristic's premise, checked line by line on the fixture's text: each line
-    # alone is invalid UTF-8, and is enough for the parser to choose cp1251 at once.
+    # alone is invalid UTF-8, and is enough evidence to choose cp1251 when it is all
+    # there is (in a longer file the choice waits for a whole sample: one line of
+    # cp1251 pasted into a UTF-8 file must not make the whole file cp1251).
     for line in _ru_text().splitlines():
         if not line.isascii():
             with pytest.raises(UnicodeDecodeError):
                 line.encode("cp1251").decode("utf-8")
-            parser = CsvParser()
-            parser.feed(line.encode("cp1251"))
-            assert parser.encoding == "cp1251"
+            assert choose(line.encode("cp1251"), final=True, offset=0) == "cp1251"
 
 
 def test_an_ascii_start_then_cp1251_switches_without_losing_text() -> None:
@@ -176,11 +177,20 @@ def test_an_ascii_start_then_cp1251_switches_without_losing_text() -> None:
         }
 
 
-def test_invalid_utf8_after_real_utf8_is_fatal_and_names_the_option() -> None:
+def test_invalid_utf8_after_real_utf8_rejects_that_row_naming_encoding_and_offset() -> None:
     data = "ИНН;Наименование\n0278123456;Ассоциация\n".encode() + b"7701234567;\xc0\xff\n"
 
-    with pytest.raises(FatalError, match=r"byte \d+: not valid utf-8.*'encoding'"):
-        parse(data, itertools.cycle([8]), sample_size=16)
+    parsed = parse(data, itertools.cycle([8]), sample_size=16)
+
+    assert parsed.encoding == "utf-8"
+    assert [(dict(row), row.problem) for row in parsed.rows[:1]] == [
+        ({"ИНН": "0278123456", "Наименование": "Ассоциация"}, None)
+    ]
+    offset = data.index(b"\xc0")
+    assert parsed.rows[1].problem == (
+        f"line 3: byte {offset} is not valid utf-8 (invalid start byte), and 1 more in this row; "
+        "the row is left out"
+    )
 
 
 def test_configured_encoding_and_delimiter_override_detection() -> None:
@@ -189,6 +199,152 @@ def test_configured_encoding_and_delimiter_override_detection() -> None:
     parser = parse(data, encoding="koi8-r", delimiter="|")
 
     assert parser.rows == [{"a": "1", "b": "Ж"}]
+
+
+# --- bytes that do not decode, and files whose encoding cannot be told ----------------
+
+
+def _ru_rows(count: int) -> list[tuple[str, str]]:
+    return [(f"{7700000000 + n}", f"Ассоциация разработчиков № {n} «Ёлка»") for n in range(count)]
+
+
+# Kinds of damage one row of a UTF-8 file can carry (each is invalid UTF-8).
+UTF8_DAMAGE = {
+    "lone-continuation-byte": b"\x80",
+    "a-cp1251-word": "Жук".encode("cp1251"),
+    "a-character-cut-short": "Ж".encode()[:1],
+    "overlong-slash": b"\xc0\xaf",
+}
+# (chunk sizes, sample size): whole, network-like pieces, and tiny pieces with a tiny
+# sample, so the decision and the rows with damage both meet chunk boundaries.
+PIECES = {
+    "whole": (None, 64 * 1024),
+    "every-4093": (4093, 64 * 1024),
+    "every-5-sample-16": (5, 16),
+}
+
+
+@pytest.mark.parametrize("damage", UTF8_DAMAGE.values(), ids=list(UTF8_DAMAGE))
+@pytest.mark.parametrize("count", [3, 40, 3000], ids=["3-rows", "40-rows", "3000-rows"])
+@pytest.mark.parametrize("pieces", PIECES.values(), ids=list(PIECES))
+def test_one_undecodable_row_in_a_utf8_file_is_rejected_and_the_rest_stay_intact(
+    damage: bytes, count: int, pieces: tuple[int | None, int]
+) -> None:
+    # 3000 rows put the damage far beyond the encoding sample, 40 and 3 inside it.
+    rows = _ru_rows(count)
+    bad = count // 2
+    encoded = [b"inn;name\n"] + [f"{inn};{name}\n".encode() for inn, name in rows]
+    inn, name = rows[bad]
+    encoded[bad + 1] = f"{inn};".encode() + damage + f"{name}\n".encode()
+    data = b"".join(encoded)
+    offset = sum(map(len, encoded[: bad + 1])) + len(inn) + 1
+    size, sample = pieces
+
+    parsed = parse(data, itertools.repeat(size) if size else None, sample_size=sample)
+
+    assert parsed.encoding == "utf-8"
+    kept = [(row["inn"], row["name"]) for row in parsed.rows if row.problem is None]
+    assert kept == rows[:bad] + rows[bad + 1 :]  # every other name exactly as written
+    [broken] = [row for row in parsed.rows if row.problem is not None]
+    assert broken.line == bad + 2
+    assert broken.problem is not None
+    assert broken.problem.startswith(f"line {bad + 2}: byte {offset} is not valid utf-8 (")
+    assert broken["inn"] == inn  # the row is kept for an admin, the damage marked
+    assert "\ufffd" in broken["name"]
+
+
+def test_an_undecodable_header_is_fatal_naming_encoding_and_offset() -> None:
+    data = "ИНН;Наим".encode() + b"\xff" + "енование\n".encode()
+    data += "".join(f"{inn};{name}\n" for inn, name in _ru_rows(20)).encode()
+
+    with pytest.raises(FatalError, match=r"CSV header \(line 1\): byte 15 is not valid utf-8"):
+        parse(data)
+
+
+@pytest.mark.parametrize("configured", [None, "cp1251"])
+def test_a_byte_cp1251_does_not_define_rejects_its_row_only(configured: str | None) -> None:
+    # 0x98 is the one byte cp1251 leaves undefined.
+    head = "ИНН;Наименование\n0278123456;Ассоциация «Ёлка»\n7701234567;Союз ".encode("cp1251")
+    data = head + b"\x98" + "разработчиков\n7702000000;Клуб\n".encode("cp1251")
+
+    parsed = parse(data, encoding=configured)
+
+    assert parsed.encoding == "cp1251"
+    assert [(dict(row), row.problem) for row in parsed.rows if row.problem is None] == [
+        ({"ИНН": "0278123456", "Наименование": "Ассоциация «Ёлка»"}, None),
+        ({"ИНН": "7702000000", "Наименование": "Клуб"}, None),
+    ]
+    assert parsed.rows[1].problem == (
+        f"line 3: byte {len(head)} is not valid cp1251 "
+        "(character maps to <undefined>); the row is left out"
+    )
+
+
+@pytest.mark.parametrize("size", [None, 3, 5], ids=["whole", "every-3", "every-5"])
+def test_a_lone_surrogate_in_a_utf16_file_rejects_its_row_only(size: int | None) -> None:
+    head = codecs.BOM_UTF16_LE + "inn;name\n1;Ассоциация\n2;".encode("utf-16-le")
+    data = head + b"\x00\xd8" + "Клуб\n3;Союз\n".encode("utf-16-le")
+
+    parsed = parse(data, itertools.repeat(size) if size else None)
+
+    assert parsed.encoding == "utf-16"
+    assert [(row["inn"], row.problem) for row in parsed.rows] == [
+        ("1", None),
+        (
+            "2",
+            f"line 3: byte {len(head)} is not valid utf-16 (illegal UTF-16 surrogate); "
+            "the row is left out",
+        ),
+        ("3", None),
+    ]
+
+
+def test_a_file_half_in_utf8_and_half_in_cp1251_cannot_be_told_and_is_fatal() -> None:
+    rows = [f"{inn};{name}\n" for inn, name in _ru_rows(20)]
+    data = b"inn;name\n" + "".join(rows[:10]).encode() + "".join(rows[10:]).encode("cp1251")
+
+    with pytest.raises(FatalError, match=r"cannot tell the file's encoding.*'encoding'"):
+        parse(data)
+
+
+def test_a_western_european_legacy_file_is_read_as_cp1252() -> None:
+    text = (
+        "siren;nom;ville\n"
+        "005520135;Fédération des éditeurs de logiciels;Île-de-France\n"
+        "417654321;Verein für Softwareentwicklung Köln;Düsseldorf\n"
+        "098765432;Réseau des professionnels du numérique;Méditerranée\n"
+    )
+
+    parsed = parse(text.encode("cp1252"))
+
+    assert parsed.encoding == "cp1252"
+    assert [row["ville"] for row in parsed.rows] == ["Île-de-France", "Düsseldorf", "Méditerranée"]
+    assert parsed.rows[0]["nom"] == "Fédération des éditeurs de logiciels"
+
+
+def test_a_koi8_file_is_not_read_as_cp1251_and_is_fatal_naming_the_option() -> None:
+    text = "ИНН;Наименование\n" + "".join(f"{i};{n}\n" for i, n in _ru_rows(10))
+    data = text.replace("№", "N").replace("«", '"').replace("»", '"').encode("koi8-r")
+
+    with pytest.raises(FatalError, match=r"cannot tell the file's encoding.*'encoding'"):
+        parse(data)
+    assert parse(data, encoding="koi8-r").rows[0]["Наименование"].startswith("Ассоциация")
+
+
+def test_utf16_without_a_byte_order_mark_is_fatal_not_garbage() -> None:
+    data = "inn;name\n0278123456;Ассоциация\n".encode("utf-16-le")
+
+    with pytest.raises(FatalError, match=r"NUL bytes .* from byte 1 on.*UTF-16.*'encoding'"):
+        parse(data)
+
+
+def test_a_stray_nul_byte_is_not_mistaken_for_utf16() -> None:
+    # One NUL in a text file is junk in one cell (removed at ingestion), not a reason
+    # to refuse the file.
+    rows = "".join(f"{inn};{name}\n" for inn, name in _ru_rows(20))
+    data = ("inn;name\n" + rows).encode().replace(b"\xe2\x84\x96 1 ", b"\x00 1 ")
+
+    assert parse(data).rows[1]["name"] == "Ассоциация разработчиков \x00 1 «Ёлка»"
 
 
 FIXTURES = [RU_NKO, RU_CLUSTERS, FR_TSV]
@@ -601,6 +757,38 @@ async def test_a_row_that_does_not_fit_the_header_is_rejected_and_the_run_goes_o
         "extra": ["лишнее"],
     }
     assert [listing.external_id for listing in listings(items)] == ["2"]
+
+
+async def test_a_damaged_row_of_a_utf8_registry_is_rejected_and_every_name_kept(
+    fetcher: SafeFetcher,
+) -> None:
+    # The registry as a UTF-8 export with one byte of one row damaged: the run must not
+    # read the whole file as cp1251 (every name mojibake), only leave that row out.
+    reference = await _reference_listings(fetcher)
+    text = _ru_text().encode()
+    offset = text.index(b"\n4;") + 3
+    body = text[:offset] + b"\xff" + text[offset:]
+    async with loopback_server({"/r.csv": registry_route(body)}) as server:
+        stream = CsvRegistryConnector("nko", config(server.url("/r.csv")), fetcher).streams()[0]
+        items = await collect(stream)
+
+    [rejected] = [item for item in items if isinstance(item, Rejected)][1:]  # 1st: no ОГРН
+    assert rejected.reason == (
+        f"line 7: byte {offset} is not valid utf-8 (invalid start byte); the row is left out"
+    )
+    assert rejected.raw["cells"]["ОГРН"] == "1116600004567"
+    kept = {listing.external_id: listing.payload for listing in listings(items)}
+    assert kept == {
+        listing.external_id: listing.payload
+        for listing in reference
+        if listing.external_id != "1116600004567"
+    }
+
+
+async def _reference_listings(fetcher: SafeFetcher) -> list[Listing]:
+    async with loopback_server({"/r.csv": registry_route(RU_NKO.read_bytes())}) as server:
+        stream = CsvRegistryConnector("nko", config(server.url("/r.csv")), fetcher).streams()[0]
+        return listings(await collect(stream))
 
 
 async def test_a_corrupt_state_is_fatal(fetcher: SafeFetcher) -> None:

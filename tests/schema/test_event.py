@@ -124,3 +124,19 @@ async def test_event_by_id_and_node(api: GraphQLClient) -> None:
         {"id": first["id"]},
     )
     assert data["event"]["title"] == first["title"] == data["node"]["title"]
+
+
+DATE_HINT = "is not a date and time; use ISO 8601 such as 2026-12-10T19:00:00+03:00"
+
+
+async def test_a_junk_date_argument_is_refused_in_plain_words(api: GraphQLClient) -> None:
+    inline = await api.query('query { events(filter: {from: "yesterday"}) { totalCount } }')
+    passed = await api.query(EVENTS, {"filter": {"to": "next week"}})
+
+    [error] = inline["errors"]
+    assert error["message"] == f"filter.from: 'yesterday' {DATE_HINT}"
+    assert error["locations"] == [{"line": 1, "column": 31}]
+    [error] = passed["errors"]
+    assert error["message"] == (
+        f"Variable '$filter' has invalid value at .to: 'next week' {DATE_HINT}"
+    )

@@ -280,3 +280,128 @@ def test_a_zone_directory_name_is_refused_with_a_message() -> None:
                 "attendance_mode": "online",
             }
         )
+
+
+# --- characters that change how text reads without being part of it ----------------------
+
+# C0 controls but tab and line breaks, DEL, C1 controls, bidirectional embeddings,
+# overrides and isolates. After U+202E, "fdp.exe" shows reversed, as "exe.pdf".
+INVISIBLE = [
+    *(chr(code) for code in range(0x20) if chr(code) not in "\t\n\r"),
+    "\x7f",
+    *(chr(code) for code in range(0x80, 0xA0)),
+    *(chr(code) for code in range(0x202A, 0x202F)),
+    *(chr(code) for code in range(0x2066, 0x206A)),
+]
+
+
+@pytest.mark.parametrize("char", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
+def test_control_and_bidi_characters_are_removed_from_every_text_field(char: str) -> None:
+    def dirty(text: str) -> str:
+        return f"{char}{text[:2]}{char}{text[2:]}{char}"
+
+    community = CommunityData.model_validate(
+        community_payload(
+            name={"ru": dirty("Сообщество"), "en": dirty("Community")},
+            description={"en": dirty("Line one\tand\nline two")},
+            aliases=[dirty("АРИ")],
+            region=dirty("Татарстан"),
+            city=dirty("Казань"),
+            tags=[dirty("python")],
+            channels=[{"type": "messenger", "url": "https://t.me/x", "label": dirty("Chat")}],
+        )
+    )
+    event = EventData.model_validate(
+        event_payload(
+            title={"en": dirty("Data meetup")},
+            venue={"name": dirty("Hall"), "address": dirty("Main st. 1"), "city": dirty("Москва")},
+            tags=[dirty("ml")],
+        )
+    )
+    standard = StandardData.model_validate(
+        {"code": "GOST-1", "title": {"ru": dirty("Стандарт")}, "kind": "technical"}
+    )
+
+    assert (community.name.ru, community.name.en) == ("Сообщество", "Community")
+    assert community.description is not None
+    assert community.description.en == "Line one\tand\nline two"  # tab and newline stay
+    assert (community.aliases, community.region, community.city) == (["АРИ"], "Татарстан", "Казань")
+    assert (community.tags, community.channels[0].label) == (["python"], "Chat")
+    assert (event.title.en, event.tags) == ("Data meetup", ["ml"])
+    assert event.venue is not None
+    assert (event.venue.name, event.venue.address, event.venue.city) == (
+        "Hall",
+        "Main st. 1",
+        "Москва",
+    )
+    assert standard.title.ru == "Стандарт"
+
+
+def test_carriage_returns_become_line_feeds() -> None:
+    data = CommunityData.model_validate(
+        community_payload(description={"ru": "Windows\r\nold Mac\rUnix\nend"})
+    )
+    assert data.description is not None
+    assert data.description.ru == "Windows\nold Mac\nUnix\nend"
+
+
+def test_a_required_text_of_only_such_characters_is_refused() -> None:
+    with pytest.raises(ValidationError) as error:
+        CommunityData.model_validate(
+            community_payload(name={"ru": "\u202e\u2066\x00"}, aliases=["ok", "\u202d\x7f"])
+        )
+    assert set(locations(error)) == {("name",), ("aliases", 1)}
+    assert "only control or bidirectional formatting characters" in messages(error)
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\x00", "\t", "\n", "\x85", "\u2067"])
+def test_identifiers_urls_and_references_holding_them_are_refused(char: str) -> None:
+    # Values that are matched or followed rather than read are not cleaned: a changed
+    # id would point elsewhere, so the listing is refused with the character named.
+    with pytest.raises(ValidationError) as error:
+        CommunityData.model_validate(
+            community_payload(
+                website=f"https://example.org/{char}exe.txt",
+                identifiers=[{"scheme": "inn", "value": f"0278{char}123456"}],
+                member_of=[f"par{char}ent"],
+                channels=[{"type": "messenger", "url": f"https://t.me/{char}x"}],
+            )
+        )
+    assert set(locations(error)) == {
+        ("website",),
+        ("identifiers", 0, "value"),
+        ("member_of", 0),
+        ("channels", 0, "url"),
+    }
+    assert f"U+{ord(char):04X}" in messages(error)
+    with pytest.raises(ValidationError) as error:
+        StandardData.model_validate(
+            {"code": f"GOST{char}1", "title": {"en": "x"}, "kind": "technical", "version": "2"}
+        )
+    assert locations(error) == [("code",)]
+    with pytest.raises(ValidationError) as error:
+        Listing(entity="community", source_id="acme", external_id=f"c{char}1", payload={})
+    assert locations(error) == [("external_id",)]
+
+
+# --- junk dates --------------------------------------------------------------------------
+
+PLAIN_DATE_HINT = "is not a date and time; use ISO 8601 such as 2026-12-10T19:00:00+03:00"
+
+
+@pytest.mark.parametrize(
+    "junk", ["yesterday", "2026-13-45T19:00", "10.12.2026 19:00", "", "2026-12-10T25:00+03:00"]
+)
+@pytest.mark.parametrize("field", ["starts_at", "ends_at"])
+def test_a_junk_start_or_end_is_refused_in_plain_words(junk: str, field: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        EventData.model_validate(event_payload(**{field: junk}))
+    assert [(e["loc"], e["msg"]) for e in error.value.errors()] == [
+        ((field,), f"{junk!r} {PLAIN_DATE_HINT}")
+    ]
+
+
+def test_a_junk_date_that_is_not_text_is_refused_in_plain_words() -> None:
+    with pytest.raises(ValidationError) as error:
+        EventData.model_validate(event_payload(starts_at=["2026-12-10"]))
+    assert messages(error) == f"['2026-12-10'] {PLAIN_DATE_HINT}"

@@ -364,7 +364,10 @@ def test_broken_events_are_rejected_and_the_rest_go_on() -> None:
 
     assert {r.external_id: r.reason for r in rejected} == {
         "no-start@broken.example": "VEVENT has no DTSTART",
-        "bad-start@broken.example": "DTSTART unreadable",
+        "bad-start@broken.example": (
+            "DTSTART: '2025-13-45' is not a date and time; iCalendar writes them as "
+            "20261210T190000Z, 20261210T190000 or 20261210"
+        ),
         None: "VEVENT has no UID: it cannot be told apart across syncs",
         "no-summary@broken.example": "VEVENT has no SUMMARY (title)",
         "nowhere@broken.example": "no venue, no online URL and no event URL: nowhere to attend",
@@ -379,6 +382,33 @@ def test_broken_events_are_rejected_and_the_rest_go_on() -> None:
     last = events["good-last@broken.example"].venue
     assert last is not None
     assert last.location is None  # GEO out of range, ignored
+
+
+def _one_event(*lines: str) -> bytes:
+    body = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN", "BEGIN:VEVENT"]
+    body += ["UID:junk@dates.example", "SUMMARY:Meetup", "LOCATION:Main hall", *lines]
+    return "\r\n".join([*body, "END:VEVENT", "END:VCALENDAR", ""]).encode()
+
+
+ICS_FORMS = "iCalendar writes them as 20261210T190000Z, 20261210T190000 or 20261210"
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2026-12-10T19:00:00+03:00", "20261345T190000Z"])
+def test_a_junk_start_is_rejected_in_plain_words_naming_the_property(value: str) -> None:
+    events, rejected = mapped(_one_event(f"DTSTART:{value}"))
+
+    assert events == {}
+    assert [r.reason for r in rejected] == [
+        f"DTSTART: {value!r} is not a date and time; {ICS_FORMS}"
+    ]
+
+
+def test_a_junk_end_is_ignored_with_a_note_in_plain_words() -> None:
+    [occurrence], rejected, _ = parse(_one_event("DTSTART:20250610T160000Z", "DTEND:tomorrow"))
+
+    assert rejected == []
+    assert occurrence.ends_at is None
+    assert f"DTEND ignored: 'tomorrow' is not a date and time; {ICS_FORMS}" in occurrence.notes
 
 
 def test_attendance_from_locations_links_and_hints() -> None:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from connectors.framework.errors import FatalError, RetriableError
+from connectors.net.fetcher import SafeFetcher
 from tests.connectors import fault_server as faults
 from tests.connectors.fault_server import fault_server
 from tests.connectors.loopback import loopback_server, static
@@ -192,13 +193,88 @@ async def test_stream_retries_opening_but_not_a_body_cut_short() -> None:
     body = varied_text(200_000)
     routes = {
         "/flaky": faults.in_turn(faults.respond(b"", status=502), faults.respond(body)),
-        "/cut": faults.in_turn(faults.reset_mid_body(body, 50_000), faults.respond(body)),
+        # A clean close (FIN) after part of the body: that part is read before the end
+        # is seen, so some of it has been handed on when the cut shows.
+        "/cut": faults.in_turn(faults.closed_mid_body(body, 50_000), faults.respond(body)),
     }
     async with fault_server(routes) as server, fetcher() as client:
         assert await streamed_body(client, server.url("/flaky")) == body
         with pytest.raises(RetriableError):
             await streamed_body(client, server.url("/cut"))
     assert server.hits == {"/flaky": 2, "/cut": 1}
+
+
+# Body failures, each before any byte of the body arrives and after part of it did.
+BODY_FAULTS: dict[str, Callable[[bytes, int], faults.Behaviour]] = {
+    "content-length-not-reached": faults.closed_mid_body,
+    "chunked-body-ends-early": faults.chunked_cut_short,
+    "stall": faults.stalled_mid_body,
+}
+
+
+@pytest.mark.parametrize("fault", BODY_FAULTS.values(), ids=list(BODY_FAULTS))
+@pytest.mark.parametrize("sent", [0, 50_000], ids=["before-the-body", "mid-body"])
+async def test_get_retries_a_body_that_fails_to_arrive(
+    fault: Callable[[bytes, int], faults.Behaviour], sent: int
+) -> None:
+    body = varied_text(200_000)
+    route = faults.in_turn(fault(body, sent), faults.respond(body))
+    waits = RecordedWaits()
+    async with fault_server({"/doc": route}) as server:
+        async with fetcher(waits, read_timeout=0.3) as client:
+            fetched = await client.get(server.url("/doc"))
+    assert fetched.body == body
+    assert server.hits["/doc"] == 2
+    assert len(waits) == 1
+
+
+@pytest.mark.parametrize("fault", BODY_FAULTS.values(), ids=list(BODY_FAULTS))
+async def test_stream_retries_a_body_that_fails_before_its_first_chunk(
+    fault: Callable[[bytes, int], faults.Behaviour],
+) -> None:
+    # Nothing was handed on yet: a retry is as safe as for get().
+    body = varied_text(200_000)
+    route = faults.in_turn(fault(body, 0), fault(body, 0), faults.respond(body))
+    waits = RecordedWaits()
+    async with fault_server({"/doc": route}) as server:
+        async with fetcher(waits, read_timeout=0.3) as client:
+            assert await streamed_body(client, server.url("/doc")) == body
+    assert server.hits["/doc"] == 3
+    assert len(waits) == 2
+
+
+@pytest.mark.parametrize("fault", BODY_FAULTS.values(), ids=list(BODY_FAULTS))
+async def test_a_stream_failing_after_handing_on_chunks_is_not_retried(
+    fault: Callable[[bytes, int], faults.Behaviour],
+) -> None:
+    # A retry would hand the first bytes on again: the caller gets a RetriableError
+    # instead (the sync engine then fails the run, keeping its last checkpoint).
+    body = varied_text(200_000)
+    route = faults.in_turn(fault(body, 50_000), faults.respond(body))
+    received = bytearray()
+
+    async def read(client: SafeFetcher, url: str) -> None:
+        async with client.stream(url) as streamed:
+            async for chunk in streamed.chunks():
+                received.extend(chunk)
+
+    async with fault_server({"/doc": route}) as server:
+        async with fetcher(read_timeout=0.3) as client:
+            with pytest.raises(RetriableError, match=r"after \d+ bytes were handed on") as caught:
+                await read(client, server.url("/doc"))
+    assert server.hits["/doc"] == 1
+    assert 0 < len(received) <= 50_000
+    assert body.startswith(received)
+    assert "not retried" in str(caught.value)
+
+
+async def test_a_stream_gives_up_after_max_attempts_before_its_first_chunk() -> None:
+    body = varied_text(10_000)
+    async with fault_server({"/doc": faults.closed_mid_body(body, 0)}) as server:
+        async with fetcher(max_attempts=3) as client:
+            with pytest.raises(RetriableError, match="gave up after 3 attempts"):
+                await streamed_body(client, server.url("/doc"))
+    assert server.hits["/doc"] == 3
 
 
 # -- conditional GET ----------------------------------------------------------------

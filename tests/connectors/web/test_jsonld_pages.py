@@ -9,11 +9,11 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.framework.contract import Checkpoint, Emitted, Fetched, Rejected, Stream
-from connectors.framework.errors import FatalError
+from connectors.framework.errors import FatalError, SkippableRecord
 from connectors.net.fetcher import SafeFetcher
 from connectors.web.community import community_payload, is_community
 from connectors.web.config import JsonLdPagesConfig
-from connectors.web.event import event_payload, is_event
+from connectors.web.event import event_payload, event_when, is_event
 from connectors.web.html import extract_jsonld, html_to_text
 from connectors.web.jsonld_pages import JsonLdPagesConnector
 from connectors.web.values import read_page
@@ -434,6 +434,24 @@ async def test_an_unusable_event_is_rejected_with_its_reason(fetcher: SafeFetche
         "payload: Value error, ends_at is before starts_at",
     ]
     assert [r.external_id for r in rejected] == [server.url("/p#0"), server.url("/p#1")]
+
+
+@pytest.mark.parametrize(
+    ("node", "reason"),
+    [
+        ({"startDate": "yesterday"}, "startDate: 'yesterday'"),
+        ({"startDate": "2026-13-45T19:00"}, "startDate: '2026-13-45T19:00'"),
+        ({"startDate": "2026-12-10T19:00", "endDate": "soon"}, "endDate: 'soon'"),
+    ],
+)
+def test_a_junk_date_is_rejected_in_plain_words_naming_the_property(
+    node: dict[str, str], reason: str
+) -> None:
+    with pytest.raises(SkippableRecord) as caught:
+        event_when({"@type": "Event", **node}, "UTC")
+    assert caught.value.reason == (
+        f"{reason} is not a date and time; use ISO 8601 such as 2026-12-10T19:00:00+03:00"
+    )
 
 
 # -- the stream without HTTP: pages served from memory --------------------------------------

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,28 @@ def test_an_offline_item_without_any_venue_is_rejected_with_the_fix() -> None:
     [rejected] = mapped(body, config(default_venue=None))
     assert isinstance(rejected, Rejected)
     assert "default_venue" in rejected.reason
+
+
+JUNK_DATE_HINT = "is not a date and time; use ISO 8601 such as 2026-12-10T19:00:00+03:00"
+
+
+def test_a_junk_date_in_an_item_is_rejected_in_plain_words_naming_it() -> None:
+    jsonld = json.dumps({"@type": "Event", "name": "M", "startDate": "yesterday"})
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        "<item><title>Meetup</title><guid>mf</guid><description><![CDATA["
+        '<time class="dt-start" datetime="yesterday">yesterday</time>]]></description></item>'
+        "<item><title>Meetup</title><guid>ld</guid><description><![CDATA["
+        f'<script type="application/ld+json">{jsonld}</script>]]></description></item>'
+        "</channel></rss>"
+    ).encode()
+
+    reasons = [item.reason for item in mapped(body, config()) if isinstance(item, Rejected)]
+
+    assert reasons == [
+        f"dt-start: 'yesterday' {JUNK_DATE_HINT}",
+        f"startDate: 'yesterday' {JUNK_DATE_HINT}",
+    ]
 
 
 def test_an_item_without_guid_or_link_is_rejected() -> None:
