@@ -14,7 +14,7 @@ it is always there and may be null. Codes of the vocabulary (`kind`, `status`,
 ...) are stored as the plain strings of `schema.taxonomy` / `schema.enums`.
 
 A `...View` is what a reader gets when it does not read the whole document (the
-read side leaves out `search_terms`) or when the service adds to it (a source as
+read side leaves out `match_keys`) or when the service adds to it (a source as
 admins see it). Other projections are not declared: they stay plain dicts.
 """
 
@@ -37,7 +37,7 @@ class LocalizedDoc(TypedDict, total=False):
 
 
 class GeoJSONPoint(TypedDict):
-    """A point as GeoJSON (longitude first), so a 2dsphere index can serve radius queries."""
+    """A point as GeoJSON (longitude first), the shape MongoDB's geo queries take."""
 
     type: Literal["Point"]
     coordinates: list[float]
@@ -78,36 +78,20 @@ class MoneyDoc(TypedDict):
     currency: str
 
 
-class CommunityKeys(TypedDict):
-    """Unique sort keys, one per community order (see service.storage.keyset)."""
-
-    name: str
-    members: str
-    founded: str
-    updated: str
-
-
-class EventKeys(TypedDict):
-    start: str
-
-
-class StandardKeys(TypedDict):
-    code: str
-
-
 # -- entities ------------------------------------------------------------------------------
 #
-# Per entity: `<Entity>Content` is what normalization derives from a listing's payload
-# but the search terms; `<Entity>Fields` adds them (what normalization returns);
-# `<Entity>View` is the stored document as the read side returns it (without the
-# search terms, see service.read.loaders.PROJECTION); `<Entity>Doc` is the whole
-# stored document.
+# An entity document holds the entity, its provenance and its match keys, nothing
+# derived for reads: the read model (service.read_model.rows) computes its sort keys,
+# filter values and search terms from these fields. Per entity: `<Entity>Fields` is
+# what normalization derives from a listing's payload; `<Entity>View` is the stored
+# document as the read side returns it (without the match keys, see
+# service.read_model.rows); `<Entity>Doc` is the whole stored document.
 
 
-class Searchable(TypedDict):
-    """Search keys (service.documents.search_text): written, matched on, never returned."""
+class Matchable(TypedDict):
+    """Hard keys (service.ingest.matching): written, matched on, never returned."""
 
-    search_terms: list[str]
+    match_keys: list[str]
 
 
 class EntityBase(TypedDict):
@@ -116,9 +100,6 @@ class EntityBase(TypedDict):
     _id: ObjectId
     slug: str
     sources: list[ProvenanceEntry]
-    # "field=value" terms for equality filters (service.documents.filter_terms) and
-    # "match=<key>" hard keys (service.ingest.matching).
-    filter_terms: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -130,7 +111,7 @@ class TitledContent(TypedDict):
     description: LocalizedDoc | None
 
 
-class CommunityContent(TypedDict):
+class CommunityFields(TypedDict):
     name: LocalizedDoc
     description: LocalizedDoc | None
     aliases: list[str]
@@ -141,10 +122,8 @@ class CommunityContent(TypedDict):
     countries: list[str]
     region: str | None
     city: str | None
-    city_key: str | None
     location: GeoJSONPoint | None
     website: str | None
-    website_domain: str | None
     channels: list[ChannelDoc]
     founded_year: int | None
     member_count: int | None
@@ -155,27 +134,20 @@ class CommunityContent(TypedDict):
     member_of: list[ObjectId]
     partners: list[ObjectId]
     status: str
-    keys: CommunityKeys
 
 
-class CommunityFields(CommunityContent, Searchable):
-    pass
-
-
-class CommunityView(EntityBase, CommunityContent):
-    # The latest start of a live event it organizes; 1970-01-01 when it has none.
-    last_event_at: datetime
+class CommunityView(EntityBase, CommunityFields):
     # `member_of` as its own listing states it; `member_of` adds `clusters`.
     own_member_of: list[ObjectId]
     # The clusters whose registries list it as a member (service.ingest.memberships).
     clusters: NotRequired[list[ObjectId]]
 
 
-class CommunityDoc(CommunityView, Searchable):
+class CommunityDoc(CommunityView, Matchable):
     pass
 
 
-class EventContent(TitledContent):
+class EventFields(TitledContent):
     format: str
     starts_at: datetime
     ends_at: datetime | None
@@ -183,7 +155,6 @@ class EventContent(TitledContent):
     all_day: bool
     attendance_mode: str
     venue: VenueDoc | None
-    city_key: str | None
     online_url: str | None
     status: str
     organizers: list[ObjectId]
@@ -192,47 +163,32 @@ class EventContent(TitledContent):
     is_free: bool | None
     languages: list[str]
     tags: list[str]
-    # "YYYY-MM" of the start in the event's own time zone.
-    month: str
-    keys: EventKeys
 
 
-class EventFields(EventContent, Searchable):
+class EventView(EntityBase, EventFields):
     pass
 
 
-class EventView(EntityBase, EventContent):
+class EventDoc(EventView, Matchable):
     pass
 
 
-class EventDoc(EventView, Searchable):
-    pass
-
-
-class StandardContent(TitledContent):
+class StandardFields(TitledContent):
     code: str
-    code_key: str
-    keys: StandardKeys
     kind: str
     status: str
     version: str | None
     issuer: ObjectId | None
     adopters: list[ObjectId]
-    # The issuer and the adopters: one multikey index serves "issued or adopted by X".
-    parties: list[ObjectId]
     industries: list[str]
     url: str | None
 
 
-class StandardFields(StandardContent, Searchable):
+class StandardView(EntityBase, StandardFields):
     pass
 
 
-class StandardView(EntityBase, StandardContent):
-    pass
-
-
-class StandardDoc(StandardView, Searchable):
+class StandardDoc(StandardView, Matchable):
     pass
 
 

@@ -1,15 +1,16 @@
 """Turn validated listing data into entity document fields.
 
-Everything derived (formality, sort keys, search terms, month buckets, GeoJSON
-points, normalized codes) is computed here, once, at write time, so reads can
-be plain index lookups.
+A stored entity holds what its listing says, normalized (localized texts, GeoJSON
+points, deduplicated codes, resolved references), and nothing derived only for
+reads: the read model computes sort keys, filter values and search terms from
+these fields (service.read_model.rows). The helpers both sides need to agree on
+(city keys, standard code keys, website domains) live here.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import overload
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -19,7 +20,6 @@ from bson import ObjectId
 from schema.documents import (
     ChannelDoc,
     CommunityFields,
-    CommunityKeys,
     EventFields,
     GeoJSONPoint,
     IdentifierDoc,
@@ -39,15 +39,11 @@ from schema.models import (
     StandardData,
     Venue,
 )
-from schema.taxonomy import INDUSTRIES, EventStatus
+from schema.taxonomy import EventStatus
 from service.documents import search_text as text
 
 Refs = Mapping[str, ObjectId]
 
-# Placeholders put unknown values last in the orders clients expect.
-UNKNOWN_FOUNDED = 9999
-KEY_SEPARATOR = "\x01"  # sorts below every character of a sort key
-NO_EVENTS = datetime(1970, 1, 1, tzinfo=UTC)  # `last_event_at` of a community without events
 LIVE_EVENT_STATUSES = (
     EventStatus.SCHEDULED.value,
     EventStatus.POSTPONED.value,
@@ -68,10 +64,6 @@ def localized(value: LocalizedText | None) -> LocalizedDoc | None:
     if value.en:
         doc["en"] = value.en
     return doc
-
-
-def texts(value: LocalizedText | None) -> list[str]:
-    return [v for v in (value.ru, value.en) if v] if value else []
 
 
 @overload
@@ -110,28 +102,6 @@ def _resolve(refs: Refs, external_ids: list[str]) -> list[ObjectId]:
     return [refs[e] for e in dict.fromkeys(external_ids) if e in refs]
 
 
-def order_key(*parts: str, entity_id: ObjectId) -> str:
-    """A unique string that sorts like `parts`; see service.read.keyset."""
-    return KEY_SEPARATOR.join([*parts, str(entity_id)])
-
-
-def instant_key(moment: datetime) -> str:
-    # Fixed width (4-digit year, microseconds, always UTC) so strings sort as times.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def community_keys(data: CommunityData, entity_id: ObjectId, now: datetime) -> CommunityKeys:
-    members = data.member_count if data.member_count is not None else -1
-    founded = data.founded_year if data.founded_year is not None else UNKNOWN_FOUNDED
-    return {
-        "name": order_key(text.sort_key(data.name.ru or data.name.en or ""), entity_id=entity_id),
-        # Read descending: unknown (-1 -> 0) comes last.
-        "members": order_key(f"{members + 1:015d}", entity_id=entity_id),
-        "founded": order_key(f"{founded:04d}", entity_id=entity_id),
-        "updated": order_key(instant_key(now), entity_id=entity_id),
-    }
-
-
 def channel(value: Channel) -> ChannelDoc:
     doc: ChannelDoc = {"type": value.type.value, "url": value.url}
     if value.label is not None:
@@ -163,10 +133,7 @@ def money(value: Money) -> MoneyDoc:
     return {"amount": value.amount, "currency": value.currency}
 
 
-def community_fields(
-    data: CommunityData, refs: Refs, entity_id: ObjectId, now: datetime
-) -> CommunityFields:
-    industry_labels = [label for code in data.industries for label in INDUSTRIES[code]]
+def community_fields(data: CommunityData, refs: Refs) -> CommunityFields:
     return {
         "name": localized(data.name),
         "description": localized(data.description),
@@ -178,10 +145,8 @@ def community_fields(
         "countries": list(dict.fromkeys(data.countries)),
         "region": data.region,
         "city": data.city,
-        "city_key": city_key(data.city),
         "location": geojson(data.location),
         "website": data.website,
-        "website_domain": website_domain(data.website),
         "channels": [channel(c) for c in data.channels],
         "founded_year": data.founded_year,
         "member_count": data.member_count,
@@ -191,21 +156,10 @@ def community_fields(
         "member_of": _resolve(refs, data.member_of),
         "partners": _resolve(refs, data.partners),
         "status": data.status.value,
-        "keys": community_keys(data, entity_id, now),
-        "search_terms": text.terms(
-            [*texts(data.name), *data.aliases],
-            [
-                *texts(data.description),
-                *data.tags,
-                *industry_labels,
-                *(p for p in (data.city, data.region) if p),
-            ],
-        ),
     }
 
 
-def event_fields(data: EventData, refs: Refs, entity_id: ObjectId, now: datetime) -> EventFields:
-    local_start = data.starts_at.astimezone(ZoneInfo(data.timezone))
+def event_fields(data: EventData, refs: Refs) -> EventFields:
     venue = data.venue
     return {
         "title": localized(data.title),
@@ -217,7 +171,6 @@ def event_fields(data: EventData, refs: Refs, entity_id: ObjectId, now: datetime
         "all_day": data.all_day,
         "attendance_mode": data.attendance_mode.value,
         "venue": venue_doc(venue) if venue is not None else None,
-        "city_key": city_key(venue.city if venue else None),
         "online_url": data.online_url,
         "status": data.status.value,
         "organizers": _resolve(refs, data.organizers),
@@ -226,41 +179,21 @@ def event_fields(data: EventData, refs: Refs, entity_id: ObjectId, now: datetime
         "is_free": data.is_free,
         "languages": list(dict.fromkeys(data.languages)),
         "tags": list(dict.fromkeys(t.lower() for t in data.tags)),
-        "month": f"{local_start.year:04d}-{local_start.month:02d}",
-        "keys": {"start": order_key(instant_key(data.starts_at), entity_id=entity_id)},
-        "search_terms": text.terms(
-            texts(data.title),
-            [
-                *texts(data.description),
-                *data.tags,
-                *(p for p in ((venue.city, venue.name) if venue else ()) if p),
-            ],
-        ),
     }
 
 
-def standard_fields(
-    data: StandardData, refs: Refs, entity_id: ObjectId, now: datetime
-) -> StandardFields:
-    issuer = refs.get(data.issuer) if data.issuer else None
-    adopters = _resolve(refs, data.adopters)
-    code_key = standard_code_key(data.code)
+def standard_fields(data: StandardData, refs: Refs) -> StandardFields:
     return {
         "code": data.code,
-        "code_key": code_key,
-        "keys": {"code": order_key(code_key, entity_id=entity_id)},
         "title": localized(data.title),
         "description": localized(data.description),
         "kind": data.kind.value,
         "status": data.status.value,
         "version": data.version,
-        "issuer": issuer,
-        "adopters": adopters,
-        # One multikey index serves "issued or adopted by X" without an $or.
-        "parties": list(dict.fromkeys([*([issuer] if issuer else []), *adopters])),
+        "issuer": refs.get(data.issuer) if data.issuer else None,
+        "adopters": _resolve(refs, data.adopters),
         "industries": list(dict.fromkeys(data.industries)),
         "url": data.url,
-        "search_terms": text.terms([data.code, *texts(data.title)], texts(data.description)),
     }
 
 

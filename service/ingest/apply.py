@@ -1,13 +1,19 @@
-"""Writing entities: one atomic update per listing with its provenance, then the listing."""
+"""Writing entities: one atomic write per listing with its provenance, then the listing.
+
+A document that is not there yet is inserted (the cheapest write); one that is gets
+an update that merges this listing into it. Both leave the same document behind, so
+which one a write takes never matters for what is stored.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 
 from schema.documents import ProvenanceEntry
 from schema.models import (
@@ -15,20 +21,16 @@ from schema.models import (
 )
 from schema.taxonomy import EntityType
 from service.documents import normalize
-from service.documents.filter_terms import filter_terms
-from service.ingest import matching
 from service.ingest.entity_assignment import assign_entities
 from service.ingest.items import COLLECTION, BatchItem
-from service.ingest.last_event import previous_organizers, refresh_last_event
 from service.ingest.references import resolve_references
-from service.storage.bulk import bulk_write
+from service.storage.bulk import bulk_write, insert_new
 from service.storage.collections import LISTINGS, Database
+from service.storage.lookups import find_in
 
 # What each entity's document holds that its listing gives (schema.documents: CommunityFields,
 # EventFields, StandardFields); `_write_entities` adds what the server owns (EntityBase).
-ENTITY_FIELDS: dict[
-    EntityType, Callable[[Any, normalize.Refs, ObjectId, datetime], Mapping[str, Any]]
-] = {
+ENTITY_FIELDS: dict[EntityType, Callable[[Any, normalize.Refs], Mapping[str, Any]]] = {
     EntityType.COMMUNITY: normalize.community_fields,
     EntityType.EVENT: normalize.event_fields,
     EntityType.STANDARD: normalize.standard_fields,
@@ -42,13 +44,11 @@ async def apply(
         return
     await assign_entities(db, items)
     refs = await resolve_references(db, items)
-    organizers_before = await previous_organizers(db, items)
     for entity in (EntityType.COMMUNITY, EntityType.STANDARD, EntityType.EVENT):
         group = [i for i in items if i.listing.entity is entity]
         if group:
             await _write_entities(db, entity, group, refs, now)
     await _record_applied(db, items, now, seen_epoch)
-    await refresh_last_event(db, items, organizers_before)
 
 
 def _literal(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -57,13 +57,17 @@ def _literal(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {name: {"$literal": value} for name, value in fields.items()}
 
 
-def _with_provenance(listing: Listing) -> dict[str, Any]:
-    entry: ProvenanceEntry = {
+def _provenance(listing: Listing) -> ProvenanceEntry:
+    return {
         "source_id": listing.source_id,
         "external_id": listing.external_id,
         "url": listing.url,
         "fetched_at": listing.fetched_at,
     }
+
+
+def _with_provenance(listing: Listing) -> dict[str, Any]:
+    entry = _provenance(listing)
     others = {
         "$filter": {
             "input": {"$ifNull": ["$sources", []]},
@@ -90,73 +94,90 @@ async def _write_entities(
     refs: dict[str, dict[str, ObjectId]],
     now: datetime,
 ) -> None:
+    collection = COLLECTION[entity]
     slugs = await _slugs(db, entity, items)
-    operations = []
+    stored = await _stored_ids(db, collection, [i.id for i in items])
+    # Listings of several sources matched to one new entity in this batch: all merge.
+    feeds = Counter(i.id for i in items)
+    new: list[tuple[BatchItem, Mapping[str, Any]]] = []
+    updates: list[UpdateOne] = []
     for item in items:
         source_refs = refs.get(item.listing.source_id, {})
         item.waiting_for = sorted(
             {r for r in normalize.references(item.valid) if r not in source_refs}
         )
-        fields = ENTITY_FIELDS[entity](item.valid, source_refs, item.id, now)
-        terms = filter_terms(fields) + matching.as_terms(item.match_keys)
-        item.organizers = fields.get("organizers", [])
-        update = {
-            **_literal(fields),
-            # Hard keys other sources contributed stay findable after this write.
-            "filter_terms": {
-                "$setUnion": [
-                    {"$literal": terms},
-                    {
-                        "$filter": {
-                            "input": {"$ifNull": ["$filter_terms", []]},
-                            "as": "t",
-                            "cond": {
-                                "$eq": [
-                                    {"$substrCP": ["$$t", 0, len(matching.PREFIX)]},
-                                    matching.PREFIX,
-                                ]
-                            },
-                        }
-                    },
-                ]
-            },
-            "updated_at": {"$literal": now},
-            "created_at": {"$ifNull": ["$created_at", {"$literal": now}]},
-            "slug": {"$ifNull": ["$slug", {"$literal": slugs[item.id]}]},
-            "sources": _with_provenance(item.listing),
-        }
-        if entity is EntityType.COMMUNITY:
-            # Maintained from the community's events, never from its own listing.
-            update["last_event_at"] = {
-                "$ifNull": ["$last_event_at", {"$literal": normalize.NO_EVENTS}]
-            }
-            # Memberships cluster registries asserted (service.ingest.memberships) outlive
-            # this write; the listing's own are kept apart so a cluster's retraction spares them.
-            clusters = {"$ifNull": ["$clusters", []]}
-            update["own_member_of"] = {"$literal": fields["member_of"]}
-            update["member_of"] = {
-                "$concatArrays": [
-                    {"$literal": fields["member_of"]},
-                    {
-                        "$filter": {
-                            "input": clusters,
-                            "as": "c",
-                            "cond": {"$not": [{"$in": ["$$c", {"$literal": fields["member_of"]}]}]},
-                        }
-                    },
-                ]
-            }
-            update["filter_terms"]["$setUnion"].append(
+        fields = ENTITY_FIELDS[entity](item.valid, source_refs)
+        if item.id in stored or feeds[item.id] > 1:
+            updates.append(_merge(entity, item, fields, slugs[item.id], now))
+        else:
+            new.append((item, fields))
+    await insert_new(
+        db,
+        collection,
+        [InsertOne(_new(entity, item, fields, slugs[item.id], now)) for item, fields in new],
+        lambda i: _merge(entity, new[i][0], new[i][1], slugs[new[i][0].id], now),
+    )
+    if updates:
+        await bulk_write(db, collection, updates)
+
+
+def _new(
+    entity: EntityType, item: BatchItem, fields: Mapping[str, Any], slug: str, now: datetime
+) -> dict[str, Any]:
+    """The document `_merge` makes of this listing when there is none yet."""
+    doc = {
+        "_id": item.id,
+        **fields,
+        "match_keys": list(dict.fromkeys(item.match_keys)),
+        "updated_at": now,
+        "created_at": now,
+        "slug": slug,
+        "sources": [_provenance(item.listing)],
+    }
+    if entity is EntityType.COMMUNITY:
+        doc["own_member_of"] = fields["member_of"]
+    return doc
+
+
+def _merge(
+    entity: EntityType, item: BatchItem, fields: Mapping[str, Any], slug: str, now: datetime
+) -> UpdateOne:
+    """This listing merged into its entity's document (created if there is none)."""
+    update = {
+        **_literal(fields),
+        # Hard keys other sources contributed stay findable after this write.
+        "match_keys": {
+            "$setUnion": [{"$literal": item.match_keys}, {"$ifNull": ["$match_keys", []]}]
+        },
+        "updated_at": {"$literal": now},
+        "created_at": {"$ifNull": ["$created_at", {"$literal": now}]},
+        "slug": {"$ifNull": ["$slug", {"$literal": slug}]},
+        "sources": _with_provenance(item.listing),
+    }
+    if entity is EntityType.COMMUNITY:
+        # Memberships cluster registries asserted (service.ingest.memberships) outlive
+        # this write; the listing's own are kept apart so a cluster's retraction spares them.
+        clusters = {"$ifNull": ["$clusters", []]}
+        update["own_member_of"] = {"$literal": fields["member_of"]}
+        update["member_of"] = {
+            "$concatArrays": [
+                {"$literal": fields["member_of"]},
                 {
-                    "$map": {
+                    "$filter": {
                         "input": clusters,
                         "as": "c",
-                        "in": {"$concat": ["member_of=", {"$toString": "$$c"}]},
+                        "cond": {"$not": [{"$in": ["$$c", {"$literal": fields["member_of"]}]}]},
                     }
-                }
-            )
-        operations.append(UpdateOne({"_id": item.id}, [{"$set": update}], upsert=True))
-    await bulk_write(db, COLLECTION[entity], operations)
+                },
+            ]
+        }
+    return UpdateOne({"_id": item.id}, [{"$set": update}], upsert=True)
+
+
+async def _stored_ids(db: Database, collection: str, ids: Collection[ObjectId]) -> set[ObjectId]:
+    """Which of these entities have a document (by the `_id` index, ids only)."""
+    docs = await find_in(db, collection, "_id", sorted(set(ids)), {"_id": 1})
+    return {doc["_id"] for doc in docs}
 
 
 async def _slugs(db: Database, entity: EntityType, items: list[BatchItem]) -> dict[ObjectId, str]:
@@ -165,8 +186,8 @@ async def _slugs(db: Database, entity: EntityType, items: list[BatchItem]) -> di
     for item in items:
         wanted[item.id] = normalize.slug_base(item.valid)
     taken: dict[str, ObjectId] = {}
-    cursor = db[COLLECTION[entity]].find({"slug": {"$in": list(set(wanted.values()))}}, {"slug": 1})
-    async for doc in cursor:
+    bases = sorted(set(wanted.values()))
+    for doc in await find_in(db, COLLECTION[entity], "slug", bases, {"slug": 1}):
         taken[doc["slug"]] = doc["_id"]
     slugs: dict[ObjectId, str] = {}
     for entity_id, slug in wanted.items():
@@ -182,27 +203,30 @@ async def _record_applied(
     db: Database, items: list[BatchItem], now: datetime, seen_epoch: str | None
 ) -> None:
     """Keep the raw record the entity now reflects (after the entity write, see above)."""
-    operations = [
-        UpdateOne(
-            {"source_id": i.listing.source_id, "external_id": i.listing.external_id},
-            {
-                "$set": {
-                    "entity": i.listing.entity.value,
-                    "entity_id": i.id,
-                    "hash": i.hash,
-                    "applied_hash": i.hash,
-                    "payload": i.listing.payload,
-                    "url": i.listing.url,
-                    "fetched_at": i.listing.fetched_at,
-                    "received_at": now,
-                    "state": "applied",
-                    "waiting_for": i.waiting_for,
-                    **({"seen_epoch": seen_epoch} if seen_epoch else {}),
-                },
-                "$unset": {"rejected": ""},
-            },
-            upsert=True,
-        )
-        for i in items
-    ]
-    await bulk_write(db, LISTINGS, operations, retry_duplicates=True)
+    inserts: list[InsertOne[dict[str, Any]]] = []
+    upserts: list[UpdateOne] = []
+    updates: list[UpdateOne] = []
+    for i in items:
+        applied = {
+            "entity": i.listing.entity.value,
+            "entity_id": i.id,
+            "hash": i.hash,
+            "applied_hash": i.hash,
+            "payload": i.listing.payload,
+            "url": i.listing.url,
+            "fetched_at": i.listing.fetched_at,
+            "received_at": now,
+            "state": "applied",
+            "waiting_for": i.waiting_for,
+            **({"seen_epoch": seen_epoch} if seen_epoch else {}),
+        }
+        key = {"source_id": i.listing.source_id, "external_id": i.listing.external_id}
+        update = UpdateOne(key, {"$set": applied, "$unset": {"rejected": ""}}, upsert=True)
+        if i.existing is None:  # no record of it when the batch was read
+            inserts.append(InsertOne({**key, **applied}))
+            upserts.append(update)
+        else:
+            updates.append(update)
+    await insert_new(db, LISTINGS, inserts, upserts.__getitem__)
+    if updates:
+        await bulk_write(db, LISTINGS, updates, retry_duplicates=True)

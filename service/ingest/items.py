@@ -47,7 +47,6 @@ class BatchItem:
     existing: Mapping[str, Any] | None = None
     entity_id: ObjectId | None = None
     waiting_for: list[str] = field(default_factory=list)
-    organizers: list[ObjectId] = field(default_factory=list)
     match_keys: list[str] = field(default_factory=list)
 
     @property

@@ -3,13 +3,13 @@ one community with two provenance entries.
 
 Keys are exact (no fuzzy names): registration numbers, a website's own domain, a
 normalized standard code, and whatever hard keys a connector attaches to a listing
-(an iCalendar UID, a platform group id). They are stored on the entity as
-`filter_terms` entries "match=<key>", so finding an entity by key is one indexed query.
+(an iCalendar UID, a platform group id). They are stored on the entity in
+`match_keys` (one multikey index), so finding an entity by key is one indexed query.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +19,8 @@ from schema.models import CommunityData, EventData, Listing, StandardData
 from schema.taxonomy import EntityType
 from service.documents.normalize import standard_code_key, website_domain
 from service.storage.collections import Database
+from service.storage.lookups import chunks
 
-PREFIX = "match="
 # Hosts many unrelated groups share: a page there says nothing about identity.
 SHARED_HOSTS = frozenset(
     {
@@ -55,10 +55,6 @@ def match_keys(listing: Listing, data: CommunityData | EventData | StandardData)
     return list(dict.fromkeys(keys))
 
 
-def as_terms(keys: Iterable[str]) -> list[str]:
-    return [PREFIX + key for key in keys]
-
-
 @dataclass(frozen=True)
 class Holder:
     """An entity holding a key, and the sources that already feed it."""
@@ -74,19 +70,19 @@ async def find_entities(
     if not keys:
         return {}
     found: dict[str, list[Holder]] = {}
-    wanted = set(as_terms(keys))
-    cursor = (
-        db[collection]
-        .find(
-            {"filter_terms": {"$in": sorted(wanted)}}, {"filter_terms": 1, "sources.source_id": 1}
+    # Every holder of a key comes from the one piece that asks for it, oldest first.
+    for piece in chunks(sorted(set(keys))):
+        wanted = set(piece)
+        cursor = (
+            db[collection]
+            .find({"match_keys": {"$in": list(piece)}}, {"match_keys": 1, "sources.source_id": 1})
+            .sort("_id", 1)
         )
-        .sort("_id", 1)
-    )
-    docs: list[dict[str, Any]] = await cursor.to_list()
-    for doc in docs:
-        holder = Holder(doc["_id"], frozenset(s["source_id"] for s in doc.get("sources", [])))
-        for term in wanted.intersection(doc.get("filter_terms", [])):
-            found.setdefault(term[len(PREFIX) :], []).append(holder)
+        docs: list[dict[str, Any]] = await cursor.to_list()
+        for doc in docs:
+            holder = Holder(doc["_id"], frozenset(s["source_id"] for s in doc.get("sources", [])))
+            for key in wanted.intersection(doc.get("match_keys", [])):
+                found.setdefault(key, []).append(holder)
     return found
 
 

@@ -16,7 +16,6 @@ from bson import ObjectId
 from pymongo import UpdateOne
 
 from connectors.cluster_registry import ClusterMember
-from service.documents.filter_terms import term
 from service.documents.normalize import website_domain
 from service.ingest import matching
 from service.storage.collections import COMMUNITIES, LISTINGS, Database
@@ -59,13 +58,7 @@ async def link_members(
         operations += [
             UpdateOne(
                 {"_id": community},
-                {
-                    "$addToSet": {
-                        "clusters": cluster_id,
-                        "member_of": cluster_id,
-                        "filter_terms": term("member_of", cluster_id),
-                    }
-                },
+                {"$addToSet": {"clusters": cluster_id, "member_of": cluster_id}},
             )
             for community in sorted(found)
         ]
@@ -80,9 +73,8 @@ async def link_members(
 
 
 async def _linked(db: Database, cluster_id: ObjectId) -> AsyncIterator[ObjectId]:
-    # Through the indexed member_of term (first, so the embedded server walks its index).
-    selection = {"filter_terms": term("member_of", cluster_id), "clusters": cluster_id}
-    async for doc in db[COMMUNITIES].find(selection, {"_id": 1}):
+    # Through the (sparse) index on `clusters`.
+    async for doc in db[COMMUNITIES].find({"clusters": cluster_id}, {"_id": 1}):
         yield doc["_id"]
 
 
@@ -108,13 +100,6 @@ def _unlink(community: ObjectId, cluster_id: ObjectId) -> UpdateOne:
                                     "cond": {"$ne": ["$$m", cluster_id]},
                                 }
                             },
-                        ]
-                    },
-                    "filter_terms": {
-                        "$cond": [
-                            keep,
-                            "$filter_terms",
-                            {"$setDifference": ["$filter_terms", [term("member_of", cluster_id)]]},
                         ]
                     },
                 }

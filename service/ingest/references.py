@@ -10,6 +10,7 @@ from schema.taxonomy import EntityType
 from service.documents import normalize
 from service.ingest.items import BatchItem
 from service.storage.collections import LISTINGS, Database
+from service.storage.lookups import find_in
 
 
 async def resolve_references(
@@ -28,11 +29,9 @@ async def resolve_references(
         if not missing:
             continue
         # Exactly (source, external id in ...): the shape the unique index answers.
-        cursor = db[LISTINGS].find(
-            {"source_id": source, "external_id": {"$in": missing}},
-            {"external_id": 1, "entity_id": 1, "entity": 1, "state": 1},
-        )
-        async for doc in cursor:
+        projection = {"external_id": 1, "entity_id": 1, "entity": 1, "state": 1}
+        where = {"source_id": source}
+        for doc in await find_in(db, LISTINGS, "external_id", missing, projection, where=where):
             # Only communities that exist: a rejected listing has no entity yet, so
             # a reference to it waits like one to an unknown id.
             if doc["entity"] == "community" and doc["state"] == "applied":

@@ -57,7 +57,7 @@ _RETRY_MAX_S = 30.0
 _HISTORY_LOST = frozenset({280, 286})
 
 # Large or secret fields no subscriber needs.
-_NOT_SHIPPED = {"fullDocument.search_terms": 0, "fullDocument.hash": 0}
+_NOT_SHIPPED = {"fullDocument.match_keys": 0, "fullDocument.hash": 0}
 
 
 class FeedClosed(ServiceError):

@@ -11,16 +11,13 @@ from schema.documents import ProvenanceEntry
 from schema.enums import ListingChangeKind, ListingEntityType
 from schema.inputs import ListingChangeFilter
 from schema.ports.live import LiveChange
-from service.live.changes import INSERT, UPDATE, Change
+from service.live.changes import INSERT, Change
 from service.read import filters
 from service.storage import stored
 from service.storage.collections import (
     COMMUNITIES,
     TOMBSTONES,
 )
-
-# Derived from other documents and not shown by the API: a write of only these is no news.
-_INTERNAL_FIELDS = frozenset({"last_event_at"})
 
 
 @dataclass(frozen=True)
@@ -53,11 +50,8 @@ def _read_listed(change: Change) -> ListedChange | None:
             frozenset(tombstone.get("countries") or ()),
             frozenset(tombstone.get("industries") or ()),
         )
-    if change.operation == UPDATE and change.fields is not None:
-        if change.fields <= _INTERNAL_FIELDS:
-            return None
     kind = ListingChangeKind.CREATED if change.operation == INSERT else ListingChangeKind.UPDATED
-    # The hub's projection leaves out `search_terms` (service.live.changes): a view.
+    # The hub's projection leaves out `match_keys` (service.live.changes): a view.
     if change.collection == COMMUNITIES:
         community = stored.community_view(doc)
         item = LiveChange(

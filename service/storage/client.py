@@ -45,11 +45,14 @@ def mongo_client(
 def closing_s(settings: Settings) -> float:
     """The most closing the storage takes (the end of the shutdown bound is kept for
     it): the client's last round trip, and the embedded server's stop."""
-    embedded = _embedded_stop_s(settings) if settings.mongodb_uri is None else 0.0
-    return settings.db_timeout_s + embedded
+    return settings.db_timeout_s + server_stop_s(settings)
 
 
-def _embedded_stop_s(settings: Settings) -> float:
+def server_stop_s(settings: Settings) -> float:
+    """The most stopping the database server takes: the embedded server's stop; none
+    with MONGODB_URI (nothing of ours to stop)."""
+    if settings.mongodb_uri is not None:
+        return 0.0
     return min(EMBEDDED_STOP_S, settings.shutdown_timeout_s / 4)
 
 
@@ -62,20 +65,31 @@ async def _close(client: AsyncMongoClient[dict[str, Any]], timeout_s: float) -> 
 
 
 @contextlib.asynccontextmanager
+async def database_server(settings: Settings) -> AsyncIterator[str]:
+    """The URI of the database the settings name, for the duration of the block:
+    MONGODB_URI as given, or the embedded server on the data directory, started for the
+    block (and stopped at its end) or the one already running there.
+
+    Without a client: a program that only keeps the server up for others (`guildgraph
+    serve` with several API processes) holds this, and nothing to close at the end.
+    """
+    if settings.mongodb_uri is not None:
+        yield settings.mongodb_uri.get_secret_value()
+        return
+    async with embedded_database(
+        settings.data_dir / "db",
+        settings.embedded_start_timeout_s,
+        stop_timeout_s=server_stop_s(settings),
+    ) as uri:
+        yield uri
+
+
+@contextlib.asynccontextmanager
 async def open_storage(settings: Settings, **client_options: Any) -> AsyncIterator[Storage]:
     """Yield a connected, schema-ready database; stop what was started on exit."""
     async with contextlib.AsyncExitStack() as stack:
         embedded = settings.mongodb_uri is None
-        if settings.mongodb_uri is not None:
-            uri = settings.mongodb_uri.get_secret_value()
-        else:
-            uri = await stack.enter_async_context(
-                embedded_database(
-                    settings.data_dir / "db",
-                    settings.embedded_start_timeout_s,
-                    stop_timeout_s=_embedded_stop_s(settings),
-                )
-            )
+        uri = await stack.enter_async_context(database_server(settings))
         # A database that is gone fails each operation after this bound, not the
         # driver's default 30 s (requests are answered 503 meanwhile).
         selection_ms = int(settings.db_timeout_s * 1000)

@@ -69,8 +69,8 @@ def _tail(path: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def die_with_parent() -> Callable[[], None] | None:
-    """A `preexec_fn` that makes the child get SIGTERM when this process dies (Linux).
+def die_with_parent(signum: signal.Signals = signal.SIGTERM) -> Callable[[], None] | None:
+    """A `preexec_fn` that makes the child get `signum` when this process dies (Linux).
 
     The kernel signals when the *thread* that started the child ends, so start
     children from the main (event loop) thread. None where prctl is not available.
@@ -81,7 +81,7 @@ def die_with_parent() -> Callable[[], None] | None:
     parent = os.getpid()
 
     def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        prctl(_PR_SET_PDEATHSIG, signum)
         if os.getppid() != parent:  # the parent died before prctl: no signal would come
             os._exit(1)
 
@@ -300,7 +300,7 @@ class EmbeddedDatabase:
         delay = RESTART_MIN_S
         while not self._stopping and self._process is not None:
             process, up_since = self._process, time.monotonic()
-            code = await _exited(process)
+            code = await exited(process)
             if self._stopping:
                 return
             if time.monotonic() - up_since >= RESTART_RESET_S:
@@ -372,7 +372,7 @@ def _signal(pid: int, signum: signal.Signals) -> None:
         os.kill(pid, signum)
 
 
-async def _exited(process: subprocess.Popen[bytes]) -> int:
+async def exited(process: subprocess.Popen[bytes]) -> int:
     """The exit code, once the process ends: a pidfd becomes readable then (Linux 5.3+;
     elsewhere a thread waits)."""
     try:

@@ -23,38 +23,25 @@ def _ix(*fields: tuple[str, int | str], **options: Any) -> IndexModel:
     return IndexModel(list(fields), **options)
 
 
-# Few indexes on purpose (each one is rewritten on every write of a document):
-# list orders use `keys.*` (store.keyset), equality filters share `filter_terms`
-# (service.documents.filter_terms), ranges and search have their own.
+# Only what writes and exact reads need: each index is rewritten on every write of a
+# document. Public reads are answered by the read model (service.read_model), which
+# keeps its own orders, filters and search terms; an entity here is found by id, by
+# slug (assigned at write time, unique) or by a hard key (service.ingest.matching).
 INDEXES: dict[str, list[IndexModel]] = {
     COMMUNITIES: [
         _ix(("slug", ASCENDING), unique=True),
-        _ix(("keys.name", ASCENDING), unique=True),
-        _ix(("keys.members", ASCENDING), unique=True),
-        _ix(("keys.founded", ASCENDING), unique=True),
-        _ix(("keys.updated", ASCENDING), unique=True),
-        # Equality on a term, then the default order: MongoDB walks it for sorted pages.
-        _ix(("filter_terms", ASCENDING), ("keys.name", ASCENDING)),
-        _ix(("search_terms", ASCENDING)),
-        _ix(("founded_year", ASCENDING)),
-        _ix(("last_event_at", ASCENDING)),
+        _ix(("match_keys", ASCENDING)),
+        # The communities a cluster registry made members (service.ingest.memberships);
+        # sparse: only those have the field, so the others cost no entry.
+        _ix(("clusters", ASCENDING), sparse=True),
     ],
     EVENTS: [
         _ix(("slug", ASCENDING), unique=True),
-        _ix(("keys.start", ASCENDING), unique=True),
-        _ix(("starts_at", ASCENDING)),
-        _ix(("filter_terms", ASCENDING), ("keys.start", ASCENDING)),
-        _ix(("search_terms", ASCENDING)),
-        # 2dsphereIndexVersion spelled out: the default differs between servers and an
-        # implicit one makes the idempotent re-create at start-up conflict.
-        _ix(("venue.location", "2dsphere"), **{"2dsphereIndexVersion": 3}),
+        _ix(("match_keys", ASCENDING)),
     ],
     STANDARDS: [
         _ix(("slug", ASCENDING), unique=True),
-        _ix(("keys.code", ASCENDING), unique=True),
-        _ix(("code_key", ASCENDING)),
-        _ix(("filter_terms", ASCENDING), ("keys.code", ASCENDING)),
-        _ix(("search_terms", ASCENDING)),
+        _ix(("match_keys", ASCENDING)),
     ],
     SYNC_RUNS: [
         _ix(("source_id", ASCENDING), ("created_at", ASCENDING)),

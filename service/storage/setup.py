@@ -6,6 +6,7 @@ from pymongo.errors import CollectionInvalid, OperationFailure
 
 from service.storage.collections import Database
 from service.storage.indexes import INDEXES
+from service.storage.upgrades import ENTITY_COLLECTIONS, has_legacy_index, upgrade_entities
 from service.storage.validators import VALIDATORS
 
 
@@ -27,8 +28,13 @@ async def ensure_collections(db: Database) -> None:
             await db[name].create_indexes(indexes)
         except OperationFailure as error:
             raise RuntimeError(f"cannot create indexes on {name}: {error}") from error
+        current = await db[name].index_information()
+        if name in ENTITY_COLLECTIONS and has_legacy_index(current):
+            # Documents of an earlier version: upgraded before the index that marks
+            # them goes, so a start stopped in between upgrades them on the next one.
+            await upgrade_entities(db, name)
         # Indexes this version no longer declares only cost writes: drop them.
         wanted = {index.document["name"] for index in indexes} | {"_id_"}
-        for existing_name in await db[name].index_information():
+        for existing_name in current:
             if existing_name not in wanted:
                 await db[name].drop_index(existing_name)

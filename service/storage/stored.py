@@ -57,9 +57,9 @@ def to_insert(doc: Mapping[str, Any]) -> dict[str, Any]:
     return cast(dict[str, Any], doc)
 
 
-# Entities: written by service.ingest (apply, memberships, last_event) from the fields
-# service.documents.normalize returns; read without `search_terms`
-# (service.read.loaders.PROJECTION, and the change stream's projection in service.live).
+# Entities: written by service.ingest (apply, memberships) from the fields
+# service.documents.normalize returns; read without `match_keys` (the read model's
+# copy, service.read_model.rows, and the change stream's projection in service.live).
 community_view: Stored[CommunityView] = Stored()
 event_view: Stored[EventView] = Stored()
 standard_view: Stored[StandardView] = Stored()

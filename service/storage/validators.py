@@ -28,11 +28,12 @@ _SOURCES = {
 _ENTITY_COMMON = {
     "slug": {"bsonType": "string", "minLength": 1},
     "sources": _SOURCES,
-    "search_terms": _STRINGS,
+    # Hard keys (service.ingest.matching): how a listing of another source finds it.
+    "match_keys": _STRINGS,
     "created_at": {"bsonType": "date"},
     "updated_at": {"bsonType": "date"},
 }
-_ENTITY_REQUIRED = ["slug", "sources", "search_terms", "created_at", "updated_at"]
+_ENTITY_REQUIRED = ["slug", "sources", "match_keys", "created_at", "updated_at"]
 
 VALIDATORS: dict[str, dict[str, Any]] = {
     COMMUNITIES: {
@@ -44,8 +45,6 @@ VALIDATORS: dict[str, dict[str, Any]] = {
             "form",
             "formality",
             "status",
-            "keys",
-            "last_event_at",
         ],
         "properties": {
             **_ENTITY_COMMON,
@@ -59,8 +58,8 @@ VALIDATORS: dict[str, dict[str, Any]] = {
             "partners": _IDS,
             "founded_year": {"bsonType": ["int", "long", "null"]},
             "member_count": {"bsonType": ["int", "long", "null"]},
-            "last_event_at": {"bsonType": "date"},
-            "keys": {"bsonType": "object", "required": ["name", "members", "founded", "updated"]},
+            "own_member_of": _IDS,
+            "clusters": _IDS,
         },
     },
     EVENTS: {
@@ -73,8 +72,6 @@ VALIDATORS: dict[str, dict[str, Any]] = {
             "timezone",
             "attendance_mode",
             "status",
-            "month",
-            "keys",
         ],
         "properties": {
             **_ENTITY_COMMON,
@@ -83,19 +80,16 @@ VALIDATORS: dict[str, dict[str, Any]] = {
             "ends_at": {"bsonType": ["date", "null"]},
             "timezone": {"bsonType": "string"},
             "organizers": _IDS,
-            "month": {"bsonType": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
         },
     },
     STANDARDS: {
         "bsonType": "object",
-        "required": [*_ENTITY_REQUIRED, "code", "code_key", "title", "kind", "status", "keys"],
+        "required": [*_ENTITY_REQUIRED, "code", "title", "kind", "status"],
         "properties": {
             **_ENTITY_COMMON,
             "code": {"bsonType": "string"},
-            "code_key": {"bsonType": "string"},
             "title": _LOCALIZED,
             "adopters": _IDS,
-            "parties": _IDS,
         },
     },
     SOURCES: {

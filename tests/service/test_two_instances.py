@@ -68,6 +68,8 @@ async def _start_instance(mongo_uri: str, database: str, lease_ttl_s: float) -> 
         "GUILDGRAPH_LEASE_TTL_S": str(lease_ttl_s),
         "GUILDGRAPH_SHUTDOWN_TIMEOUT_S": "5",
         "GUILDGRAPH_RATE_LIMIT_PER_ADDRESS": "0",
+        # One API process per instance: the lease holder's pid is the instance's.
+        "GUILDGRAPH_WORKERS": "1",
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -10,10 +10,11 @@ from bson import ObjectId
 
 from schema.models import Listing
 from schema.taxonomy import EntityType
-from service.documents.normalize import NO_EVENTS, standard_code_key
+from service.documents.normalize import standard_code_key
 from service.ingest.pipeline import IngestResult, Outcome, ingest
 from service.ingest.validation import content_hash
 from service.storage.collections import COMMUNITIES, EVENTS, LISTINGS, STANDARDS, Database
+from service.storage.upgrades import LEGACY_FIELDS
 from tests.conftest import GraphQLClient
 
 SOURCE = "acme"
@@ -101,19 +102,11 @@ async def test_new_listing_creates_a_normalized_entity_with_provenance(db: Datab
     assert doc["name"] == {"ru": "Ассоциация ФинТех", "en": "Fintech Association"}
     assert doc["form"] == "coffee_meetup"
     assert doc["formality"] == "informal"
-    entity_id = str(doc["_id"])
-    assert doc["keys"] == {
-        "name": f"ассоциация финтех\x01{entity_id}",
-        "members": f"{51:015d}\x01{entity_id}",
-        "founded": f"2017\x01{entity_id}",
-        "updated": f"2026-01-15T09:00:00.000000Z\x01{entity_id}",
-    }
-    assert doc["last_event_at"] == NO_EVENTS
     assert doc["tags"] == ["fintech"]
-    assert doc["website_domain"] == "fintech.example"
-    assert doc["city_key"] == "москва"
-    assert "n:finteh" in doc["search_terms"]
-    assert "b:fintech" in doc["search_terms"]
+    assert doc["city"] == "Москва"
+    # Its hard keys, for matching; what reads derive is the read model's business.
+    assert doc["match_keys"] == ["domain:fintech.example"]
+    assert not set(LEGACY_FIELDS) & set(doc)
     assert doc["slug"] == "fintech-association"
     assert doc["created_at"] == NOW
     assert doc["updated_at"] == NOW
@@ -137,32 +130,6 @@ async def test_new_listing_creates_a_normalized_entity_with_provenance(db: Datab
     assert raw["waiting_for"] == []
 
 
-async def test_unknown_sizes_sort_after_known_ones(db: Database) -> None:
-    unknown = community(name={"en": "Unknown"})
-    del unknown["member_count"], unknown["founded_year"]
-    batch = [
-        listing(unknown, "unknown"),
-        # Another website: the same one would make both the same community (matching).
-        listing(
-            community(
-                name={"en": "Empty"},
-                member_count=0,
-                founded_year=2100,
-                website="https://empty.example",
-            ),
-            "empty",
-        ),
-    ]
-    results = await ingest(db, batch, now=NOW)
-    none, empty = [await _entity(db, COMMUNITIES, r) for r in results]
-    assert none["member_count"] is None
-    assert none["founded_year"] is None
-    # Members are read descending: unknown sorts below an empty community.
-    assert none["keys"]["members"] < empty["keys"]["members"]
-    # Founding years are read ascending: unknown sorts after any real year.
-    assert none["keys"]["founded"] > empty["keys"]["founded"]
-
-
 async def test_identical_payload_is_unchanged_and_not_written(db: Database) -> None:
     first = one(await ingest(db, [listing(community())], now=NOW))
     again = one(await ingest(db, [listing(community())], now=LATER))
@@ -182,8 +149,6 @@ async def test_changed_field_updates_the_same_entity(db: Database) -> None:
     assert changed.entity_id == first.entity_id
     doc = await _entity(db, COMMUNITIES, changed)
     assert doc["member_count"] == 75
-    assert doc["keys"]["members"].startswith(f"{76:015d}\x01")
-    assert doc["keys"]["updated"].startswith("2026-01-15T12:00:00.000000Z\x01")
     assert doc["created_at"] == NOW
     assert doc["updated_at"] == LATER
     assert len(doc["sources"]) == 1
@@ -363,8 +328,6 @@ async def test_event_organizer_arriving_later_is_resolved(db: Database) -> None:
     doc = await _entity(db, EVENTS, first)
     assert doc["organizers"] == [ObjectId(org.entity_id)]
     assert (await _listing(db, "e1"))["waiting_for"] == []
-    organizer = await _entity(db, COMMUNITIES, org)
-    assert organizer["last_event_at"] == doc["starts_at"]
     # Resolved now: delivering the same event again is a no-op.
     again = one(
         await ingest(db, [listing(event(organizers=["org"]), "e1", entity=EntityType.EVENT)])
@@ -383,8 +346,8 @@ async def test_standard_issuer_arriving_later_is_resolved(db: Database) -> None:
     std = one(await ingest(db, [listing(payload, "s1", entity=EntityType.STANDARD)], now=NOW))
     doc = await _entity(db, STANDARDS, std)
     assert doc["issuer"] is None
-    assert doc["parties"] == []
-    assert doc["code_key"] == "gost-r-1.0-2012"
+    assert doc["adopters"] == []
+    assert doc["match_keys"] == ["code:gost-r-1.0-2012"]
 
     body, user = await ingest(
         db,
@@ -395,7 +358,6 @@ async def test_standard_issuer_arriving_later_is_resolved(db: Database) -> None:
     body_id, user_id = ObjectId(body.entity_id), ObjectId(user.entity_id)
     assert doc["issuer"] == body_id
     assert doc["adopters"] == [body_id, user_id]
-    assert doc["parties"] == [body_id, user_id]
     assert (await _listing(db, "s1"))["waiting_for"] == []
 
 
@@ -459,71 +421,12 @@ async def test_same_external_id_in_two_sources_is_two_entities(db: Database) -> 
     assert await db[LISTINGS].count_documents({"external_id": "x1"}) == 2
 
 
-def _event_at(external_id: str, starts_at: str, status: str = "scheduled") -> Listing:
-    payload = event(organizers=["org"], starts_at=starts_at, status=status)
-    return listing(payload, external_id, entity=EntityType.EVENT)
-
-
-async def test_last_event_at_counts_live_events_only(db: Database) -> None:
-    org = one(await ingest(db, [listing(community(), "org")], now=NOW))
-    assert (await _entity(db, COMMUNITIES, org))["last_event_at"] == NO_EVENTS
-    await ingest(
-        db,
-        [
-            _event_at("live", "2026-03-10T19:00:00+03:00"),
-            _event_at("postponed", "2026-05-10T19:00:00+03:00", "postponed"),
-            _event_at("cancelled", "2026-06-10T19:00:00+03:00", "cancelled"),
-        ],
-        now=NOW,
-    )
-
-    # The cancelled event is the latest, but only live ones count.
-    doc = await _entity(db, COMMUNITIES, org)
-    assert doc["last_event_at"] == datetime(2026, 5, 10, 16, 0, tzinfo=UTC)
-
-    # Cancelling the latest live one falls back to the next live one...
-    one(await ingest(db, [_event_at("postponed", "2026-05-10T19:00:00+03:00", "cancelled")]))
-    doc = await _entity(db, COMMUNITIES, org)
-    assert doc["last_event_at"] == datetime(2026, 3, 10, 16, 0, tzinfo=UTC)
-
-    # ...and cancelling the last live one leaves the community without events.
-    one(await ingest(db, [_event_at("live", "2026-03-10T19:00:00+03:00", "cancelled")]))
-    doc = await _entity(db, COMMUNITIES, org)
-    assert doc["last_event_at"] == NO_EVENTS
-
-
-async def test_updating_a_community_keeps_its_last_event_at(db: Database) -> None:
-    org = one(await ingest(db, [listing(community(), "org")], now=NOW))
-    one(await ingest(db, [_event_at("live", "2026-03-10T19:00:00+03:00")], now=NOW))
-    one(await ingest(db, [listing(community(member_count=99), "org")], now=LATER))
-    doc = await _entity(db, COMMUNITIES, org)
-    assert doc["member_count"] == 99
-    assert doc["last_event_at"] == datetime(2026, 3, 10, 16, 0, tzinfo=UTC)
-
-
-async def test_changing_organizer_refreshes_both_communities(db: Database) -> None:
-    old, new = await ingest(
-        db,
-        [listing(community(name={"en": "Old"}), "old"), listing(community(), "new")],
-        now=NOW,
-    )
-    one(await ingest(db, [listing(event(organizers=["old"]), "e1", entity=EntityType.EVENT)]))
-    start = datetime(2026, 3, 10, 16, 0, tzinfo=UTC)
-    assert (await _entity(db, COMMUNITIES, old))["last_event_at"] == start
-    assert (await _entity(db, COMMUNITIES, new))["last_event_at"] == NO_EVENTS
-
-    one(await ingest(db, [listing(event(organizers=["new"]), "e1", entity=EntityType.EVENT)]))
-    assert (await _entity(db, COMMUNITIES, old))["last_event_at"] == NO_EVENTS
-    assert (await _entity(db, COMMUNITIES, new))["last_event_at"] == start
-
-
-async def test_event_month_is_in_its_local_time_zone(db: Database) -> None:
+async def test_event_slug_has_its_local_date(db: Database) -> None:
     payload = event(starts_at="2026-01-31T23:30:00+00:00", timezone="Europe/Moscow")
     result = one(await ingest(db, [listing(payload, "e1", entity=EntityType.EVENT)], now=NOW))
 
     doc = await _entity(db, EVENTS, result)
     assert doc["starts_at"] == datetime(2026, 1, 31, 23, 30, tzinfo=UTC)
-    assert doc["month"] == "2026-02"
     assert doc["timezone"] == "Europe/Moscow"
     assert doc["slug"] == "fintech-meetup-2026-02-01"
 
@@ -533,7 +436,6 @@ async def test_naive_event_time_is_wall_clock_in_the_event_zone(db: Database) ->
     result = one(await ingest(db, [listing(payload, "e1", entity=EntityType.EVENT)], now=NOW))
     doc = await _entity(db, EVENTS, result)
     assert doc["starts_at"] == datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
-    assert doc["month"] == "2026-06"
 
 
 def test_standard_code_key_is_the_same_in_both_scripts() -> None:

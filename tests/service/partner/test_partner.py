@@ -499,3 +499,83 @@ async def test_32_concurrent_upserts_of_one_listing_make_one_entity(
     assert len({r["entityId"] for r in results}) == 1
     assert await db[LISTINGS].count_documents({}) == 1
     assert await db[COMMUNITIES].count_documents({}) == 1
+
+
+async def test_control_and_bidi_characters_are_removed_or_the_listing_refused(
+    fresh_api: GraphQLClient, db: Database
+) -> None:
+    key = await partner_key(db)
+    # U+202E would make the alias read "gnp.exe" backwards; the rest are invisible.
+    dirty = community(
+        name="Fintech\u202e Asso\x00ciation\u2066",
+        aliases=["\u202eexe.gnp", "АРИ\x7f"],
+        description={"en": "First line\r\nsecond\x1b[31m line\u0085"},
+        tags=["fin\u2069tech"],
+    )
+    emptied = community(name="\u202e\u202c\x07")
+    emptied["name"] = {"en": "\u202e\u202c\x07"}
+    spoofed = community(website="https://partner.example/\u202etxt.exe")
+    results = (
+        await upserted(
+            fresh_api,
+            key,
+            [
+                {"externalId": "dirty", "community": dirty},
+                {"externalId": "emptied", "community": emptied},
+                {"externalId": "spoofed", "community": spoofed},
+            ],
+        )
+    )["results"]
+
+    assert [r["outcome"] for r in results] == ["CREATED", "REJECTED", "REJECTED"]
+    assert results[1]["errors"] == [
+        {"path": "listings.1.community.name", "message": ANY_TEXT_NEEDED}
+    ]
+    assert [e["path"] for e in results[2]["errors"]] == ["listings.2.community.website"]
+    assert "U+202E" in results[2]["errors"][0]["message"]
+    [stored] = await db[COMMUNITIES].find({}).to_list()
+    assert stored["name"] == {"en": "Fintech Association", "ru": "Ассоциация"}
+    assert stored["aliases"] == ["exe.gnp", "АРИ"]
+    assert stored["description"] == {"en": "First line\nsecond[31m line"}
+    assert stored["tags"] == ["fintech"]
+
+
+ANY_TEXT_NEEDED = "Value error, needs text in at least one of 'ru' or 'en'"
+
+
+DATE_HINT = "is not a date and time; use ISO 8601 such as 2026-12-10T19:00:00+03:00"
+
+
+@pytest.mark.parametrize(
+    ("field", "junk"),
+    [("startsAt", "yesterday"), ("endsAt", "2026-13-45T99:00"), ("startsAt", "10.12.2026")],
+)
+async def test_a_junk_date_is_refused_in_plain_words_naming_the_field(
+    fresh_api: GraphQLClient, db: Database, field: str, junk: str
+) -> None:
+    key = await partner_key(db)
+
+    body = await upsert(fresh_api, key, [{"externalId": "e1", "event": event(**{field: junk})}])
+
+    [error] = body["errors"]
+    assert error["message"] == (
+        f"Variable '$input' has invalid value at .listings[0].event.{field}: {junk!r} {DATE_HINT}"
+    )
+    assert await db[EVENTS].count_documents({}) == 0
+
+
+async def test_a_junk_date_written_inline_names_its_field_and_place(
+    fresh_api: GraphQLClient, db: Database
+) -> None:
+    key = await partner_key(db)
+    mutation = """mutation {
+  upsertListings(input: {listings: [{externalId: "e1", event: {
+    title: {en: "Meetup"}, format: MEETUP, attendanceMode: ONLINE,
+    startsAt: "yesterday"}}]}) { created }
+}"""
+
+    body = await fresh_api.query(mutation, **bearer(key))
+
+    [error] = body["errors"]
+    assert error["message"] == f"input.listings[0].event.startsAt: 'yesterday' {DATE_HINT}"
+    assert error["locations"] == [{"line": 4, "column": 15}]

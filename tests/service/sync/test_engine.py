@@ -242,3 +242,38 @@ async def test_an_abandoned_run_is_taken_over_and_finished(
     assert "active" not in run
     assert await db[SYNC_RUNS].count_documents({}) == 1
     assert await db[COMMUNITIES].count_documents({}) == 10
+
+
+async def test_a_utf8_csv_with_one_damaged_row_is_not_stored_as_mojibake(
+    db: Database, fetcher: SafeFetcher
+) -> None:
+    # One invalid byte in one row of a UTF-8 export once made the whole file cp1251:
+    # the run SUCCEEDED and every name was stored as mojibake.
+    names = [f"Ассоциация разработчиков № {n} «Ёлка»" for n in range(30)]
+    rows = [f"10277000{n:05d};{name};АНО\n".encode() for n, name in enumerate(names)]
+    rows[12] = rows[12].replace("«".encode(), b"\xab", 1)  # the cp1251 byte of «
+    body = b"ogrn;name;opf\n" + b"".join(rows)
+    offset = len(b"ogrn;name;opf\n" + b"".join(rows[:12])) + rows[12].index(b"\xab")
+
+    def handler(request: Request) -> Response:
+        return Response(body, media_type="text/csv")
+
+    async with loopback_server({"/reestr.csv": handler}) as server:
+        await add_source(
+            db,
+            SourceSpec(
+                id="nko-csv",
+                name="Реестр НКО (CSV)",
+                family="association",
+                kind="csv",
+                config={"url": server.url("/reestr.csv"), "mapping": OGRN_MAPPING},
+            ),
+        )
+        run = await run_sync(db, "nko-csv", fetcher, mode=Mode.FULL)
+
+    assert run["status"] == RunStatus.PARTIALLY_SUCCEEDED
+    assert (run["counts"]["created"], run["counts"]["rejected"]) == (29, 1)
+    assert await _names(db) == set(names) - {names[12]}
+    rejected = await db[LISTINGS].find_one({"state": "rejected"})
+    assert rejected is not None
+    assert f"line 14: byte {offset} is not valid utf-8" in str(rejected)
