@@ -1,19 +1,29 @@
-"""`guildgraph serve`: the GraphQL API (with a sync worker unless turned off)."""
+"""`guildgraph serve`: the GraphQL API (with a sync worker unless turned off).
+
+One process serves when GUILDGRAPH_WORKERS is 1; with more, this process supervises
+that many API processes on the one port (service.cli.supervisor), each of them this
+command again, started with the hidden `--api-process` and `--ready-fd`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import logging
+import os
 import signal
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 
 from service.api.app import create_app
+from service.api.lifespan import StartupHook
+from service.cli import shared_port, supervisor
 from service.demo.dataset import load_demo_if_empty
 from service.demo.sources import demo_sources_dir, sync_demo_sources
 from service.settings import Settings
@@ -32,6 +42,10 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="load the demo dataset when the database has no communities",
     )
+    # Given by the supervisor to each API process it starts: the process's number, and
+    # the pipe on which it says it is listening.
+    serve.add_argument("--api-process", type=int, default=0, help=argparse.SUPPRESS)
+    serve.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
 
 
 async def load_demo(db: Database) -> None:
@@ -51,9 +65,16 @@ class _GracefulServer(uvicorn.Server):
     the drain period at once; SIGINT (Ctrl-C) skips it.
     """
 
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None], drain_s: float) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        on_exit: Callable[[], None],
+        drain_s: float,
+        on_started: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self._on_exit = on_exit
+        self._on_started = on_started
         self._drain_s = drain_s
         self._drain_until: float | None = None
         self._drain_signal = signal.SIGTERM
@@ -68,6 +89,11 @@ class _GracefulServer(uvicorn.Server):
             self._drain_signal = signal.Signals(sig)
             return
         super().handle_exit(sig, frame)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_started is not None:
+            self._on_started()  # listening now
 
     async def on_tick(self, counter: int) -> bool:
         if self._drain_until is not None and not self.should_exit:
@@ -85,14 +111,60 @@ class _GracefulServer(uvicorn.Server):
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    app = create_app(
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    if args.ready_fd is not None:
+        return _serve_api_process(args.api_process, args.ready_fd, settings, host, port)
+    startup = [load_demo] if args.load_demo_if_empty else []
+    if settings.workers > 1:
+        # The app is built here only for the errors one process would report (a
+        # configuration that cannot work) before anything starts.
+        build_app(settings)
+        return supervisor.run(settings, host, port, startup=startup)
+    return _serve(build_app(settings, startup), settings, host, port)
+
+
+def build_app(settings: Settings, on_startup: Sequence[StartupHook] = ()) -> Starlette:
+    return create_app(
         settings,
-        on_startup=[load_demo] if args.load_demo_if_empty else [],
+        on_startup=on_startup,
         # The bundled demo files stay readable, so the demo sources can be synced
         # again from the admin API like any other source.
         extra_file_roots=[demo_sources_dir()],
     )
 
+
+def _serve_api_process(index: int, ready_fd: int, settings: Settings, host: str, port: int) -> int:
+    """One of the host's API processes, started by the supervisor: its own socket on the
+    shared port, and a word on `ready_fd` once it listens."""
+    sock = shared_port.bind_shared(host, port)
+
+    def started() -> None:
+        # uvicorn names its address only for a socket it binds itself.
+        shown = f"[{host}]" if ":" in host else host
+        logging.getLogger("uvicorn.error").info(
+            "Uvicorn running on http://%s:%d (API process %d, pid %d)",
+            shown,
+            port,
+            index,
+            os.getpid(),
+        )
+        with contextlib.suppress(OSError):  # a supervisor that is gone reads nothing
+            os.write(ready_fd, b"\n")
+        os.close(ready_fd)
+
+    return _serve(build_app(settings), settings, host, port, sockets=[sock], on_started=started)
+
+
+def _serve(
+    app: Starlette,
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    sockets: list[socket.socket] | None = None,
+    on_started: Callable[[], None] | None = None,
+) -> int:
     def begin_shutdown() -> None:
         hook = getattr(app.state, "begin_shutdown", None)
         if hook is not None:
@@ -104,8 +176,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     graceful_s = settings.shutdown_timeout_s - drain_s - closing_s(settings)
     config = uvicorn.Config(
         app,
-        host=args.host or settings.host,
-        port=args.port if args.port is not None else settings.port,
+        host=host,
+        port=port,
         loop="uvloop",
         http="httptools",
         log_level="info",
@@ -119,5 +191,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # uvicorn re-raises the stop signal once shut down; Ctrl-C then ends here (as
     # uvicorn.run does), SIGTERM with the signal's own exit status.
     with contextlib.suppress(KeyboardInterrupt):
-        _GracefulServer(config, begin_shutdown, drain_s).run()
+        _GracefulServer(config, begin_shutdown, drain_s, on_started).run(sockets=sockets)
     return 0

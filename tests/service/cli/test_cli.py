@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,12 +23,21 @@ from tests.conftest import REPO
 
 
 class Server:
-    """`guildgraph serve` as a child process; readiness is read from its log, not polled."""
+    """`guildgraph serve` as a child process; readiness is read from its log, not polled.
 
-    def __init__(self, data_dir: Path, *args: str, **settings: str) -> None:
+    Two API processes under the supervisor unless `workers` says otherwise; `listening`
+    is the line that says every one of them listens."""
+
+    def __init__(self, data_dir: Path, *args: str, workers: int = 2, **settings: str) -> None:
         self.port = free_port()
+        self.listening = "serving http://" if workers > 1 else "Uvicorn running on"
         env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
-        env.update(GUILDGRAPH_DATA_DIR=str(data_dir), GUILDGRAPH_DATABASE="cli", **settings)
+        env.update(
+            GUILDGRAPH_DATA_DIR=str(data_dir),
+            GUILDGRAPH_DATABASE="cli",
+            GUILDGRAPH_WORKERS=str(workers),
+            **settings,
+        )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli.main", "serve", "--port", str(self.port), *args],
             cwd=REPO,
@@ -58,6 +68,13 @@ class Server:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Until /readyz says ready: the read model is built and caught up."""
+        deadline = time.monotonic() + timeout
+        while httpx.get(self.url("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, "not ready:\n" + "".join(self.log)
+            time.sleep(0.05)
 
     def closed_log(self) -> str:
         """Everything the exited server wrote, once its pipe is closed."""
@@ -101,7 +118,8 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 def test_serve_loads_the_demo_answers_and_stops_cleanly(data_dir: Path) -> None:
     server = Server(data_dir, "--load-demo-if-empty")
     try:
-        server.wait_for("Uvicorn running on")
+        server.wait_for(server.listening)
+        server.wait_ready()
         query = '{ community(slug: "skolkovo-innovation-center") { name createdAt } }'
         response = httpx.post(server.url("/graphql"), json={"query": query})
         community = response.json()["data"]["community"]
@@ -113,7 +131,8 @@ def test_serve_loads_the_demo_answers_and_stops_cleanly(data_dir: Path) -> None:
 
     again = Server(data_dir, "--load-demo-if-empty")
     try:
-        again.wait_for("Uvicorn running on")
+        again.wait_for(again.listening)
+        again.wait_ready()
         response = httpx.post(again.url("/graphql"), json={"query": query})
         assert response.json()["data"]["community"] == community
     finally:
@@ -136,7 +155,7 @@ def test_sigterm_exits_within_the_shutdown_bound_when_the_database_is_gone(
             GUILDGRAPH_SHUTDOWN_TIMEOUT_S=str(SHUTDOWN_BOUND_S),
             GUILDGRAPH_WORKER_POLL_S="0.2",
         )
-        server.wait_for("Uvicorn running on")
+        server.wait_for(server.listening)
         assert database.pid is not None
         os.kill(database.pid, signal.SIGKILL)
         # The service finds out: its worker's next tick fails on the dead database.
