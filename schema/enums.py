@@ -117,3 +117,9 @@ class SourceFamily(Enum):
 class ApiKeyRole(Enum):
     PARTNER = "partner"
     ADMIN = "admin"
+
+
+@strawberry.enum(description="Who may keep a response: any cache, or only the caller's own")
+class CacheControlScope(Enum):
+    PUBLIC = "PUBLIC"
+    PRIVATE = "PRIVATE"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from schema.cache_control import VOCABULARY
 from schema.common import Node
 from schema.community import Community
 from schema.context import Info
@@ -38,6 +39,8 @@ class NodeQuery:
             return Standard.from_doc(standard) if standard else None
         raise UserInputError(f"'id' names an unknown type {type_name!r}", argument="id")
 
-    @strawberry.field(description="The industry vocabulary used by `industries` filters")
+    @strawberry.field(
+        description="The industry vocabulary used by `industries` filters", directives=[VOCABULARY]
+    )
     def industries(self) -> list[Industry]:
         return [Industry(code=c, name_ru=ru, name_en=en) for c, (ru, en) in INDUSTRIES.items()]

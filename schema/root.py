@@ -28,6 +28,7 @@ from schema.community import CommunityQuery
 from schema.cost import CostBudgets, QueryCostLimiter
 from schema.event import EventQuery
 from schema.facets import FacetQuery
+from schema.input_errors import SCALARS, PlainInputErrors
 from schema.live import LiveSubscription
 from schema.node import NodeQuery
 from schema.partner import PartnerMutation
@@ -127,6 +128,7 @@ def build_schema(
         lambda: QueryCostLimiter(limits.cost_budgets),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: AddValidationRules(limit_rules),
+        PlainInputErrors,
         *runtime,
         MaskUnexpectedErrors,
     ]
@@ -137,7 +139,9 @@ def build_schema(
         mutation=_if_fields(Mutation),
         subscription=_if_fields(Subscription),
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=not limits.field_suggestions),
+        config=StrawberryConfig(
+            disable_field_suggestions=not limits.field_suggestions, scalar_map=SCALARS
+        ),
     )
 
 

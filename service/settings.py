@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import math
+import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -34,6 +37,20 @@ class ReadConsistency(StrEnum):
     STRONG = "strong"
 
 
+def available_cores() -> int:
+    """The cores this process may use: the CPUs it may run on, fewer under a cgroup v2
+    CPU quota (a container's `--cpus`, a pod's CPU limit), at least one."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, math.ceil(int(quota) / int(period)))
+    return max(1, cores)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GUILDGRAPH_", extra="ignore")
 
@@ -42,6 +59,12 @@ class Settings(BaseSettings):
     database: str = Field(default="guildgraph", pattern=r"^[A-Za-z0-9_-]{1,63}$")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # API processes on this host, each listening on host:port (SO_REUSEPORT) and reading
+    # the host's one read model; more than one: `guildgraph serve` supervises them.
+    workers: int = Field(default_factory=available_cores, ge=1, le=256)
+    # Every HTTP response names the process that answered (`X-Served-By: host:pid`):
+    # for tests and for looking at the balance, not for production.
+    served_by_header: bool = False
     data_dir: Path = Path("./data")
     env: Environment = Environment.DEV
     # In prod GraphiQL and introspection are off unless turned on explicitly.
@@ -76,6 +99,11 @@ class Settings(BaseSettings):
     rate_limit_window_s: int = Field(default=60, ge=1, le=3600)
     rate_limit_per_key: int = Field(default=1200, ge=0)
     rate_limit_per_address: int = Field(default=600, ge=0)
+    # Each process counts locally and shares its counts every flush_s, or once a key or
+    # address has flush_requests unshared (README "Rate limits"); 0: every request is
+    # counted in MongoDB before it is answered.
+    rate_limit_flush_s: float = Field(default=1.0, ge=0, le=60)
+    rate_limit_flush_requests: int = Field(default=100, ge=1)
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
 
     # Sync workers: one runs inside each API process unless turned off.
@@ -92,6 +120,24 @@ class Settings(BaseSettings):
     # long a write waits for it to show the write, and what reads see.
     read_your_writes_timeout_s: float = Field(default=2.0, gt=0, le=60)
     read_consistency: ReadConsistency = ReadConsistency.SESSION
+
+    # Anonymous query answers (README "Caching"): kept in memory up to cache_bytes per
+    # process (0: no response cache), served at most cache_max_stale_s after a change
+    # that affects them was applied, and at most cache_ttl_s after they were made. HTTP
+    # caches get max-age (the default where the schema hints nothing lower) and
+    # stale-while-revalidate.
+    cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    cache_max_stale_s: float = Field(default=2.0, ge=0, le=60)
+    cache_ttl_s: float = Field(default=60.0, gt=0, le=3600)
+    cache_max_age_s: int = Field(default=5, ge=0, le=86400)
+    cache_stale_while_revalidate_s: int = Field(default=5, ge=0, le=86400)
+    # Trusted documents: a JSON manifest of SHA-256 -> document, loaded and validated at
+    # start; with persisted_only, only those documents are run.
+    persisted_queries: Path | None = None
+    persisted_only: bool = False
+    # For `make bench` only: serve this file's bytes at /bench/static (a plain Starlette
+    # endpoint the cached GraphQL answers are compared with). Unset in production.
+    bench_static_file: Path | None = None
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from schema.admin.problems import ApiKeyNotFound, InvalidAdminInput
+from schema.cache_control import ADMIN_ONLY
 from schema.context import Info
 from schema.documents import ApiKeyView
 from schema.enums import ApiKeyRole
@@ -52,7 +53,9 @@ RevokeApiKeyResult = Annotated[ApiKey | ApiKeyNotFound, strawberry.union("Revoke
 
 @strawberry.type
 class ApiKeyQuery:
-    @strawberry.field(description="Every key's record, newest first; no secrets (admin)")
+    @strawberry.field(
+        description="Every key's record, newest first; no secrets (admin)", directives=[ADMIN_ONLY]
+    )
     async def api_keys(self, info: Info) -> list[ApiKey]:
         return [ApiKey.from_doc(doc) for doc in await info.context.admin.api_keys()]
 

@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from schema.admin.problems import SourceNotFound
 from schema.admin.reports import ReprocessReport
 from schema.admin.runs import SyncRunActive
+from schema.cache_control import ADMIN_ONLY
 from schema.common import wants_total
 from schema.context import Info
 from schema.documents import RejectedListingView
@@ -86,7 +87,10 @@ ReprocessResult = Annotated[
 
 @strawberry.type
 class RejectedListingQuery:
-    @strawberry.field(description="A source's refused records by external id, with reasons (admin)")
+    @strawberry.field(
+        description="A source's refused records by external id, with reasons (admin)",
+        directives=[ADMIN_ONLY],
+    )
     async def rejected_listings(
         self,
         info: Info,

@@ -23,6 +23,7 @@ from schema.admin.problems import (
 )
 from schema.admin.reports import SourceDeleted
 from schema.admin.runs import SyncRun, SyncRunActive
+from schema.cache_control import ADMIN_ONLY
 from schema.context import Info
 from schema.documents import SourceView
 from schema.enums import SourceFamily
@@ -88,16 +89,21 @@ DeleteSourceResult = Annotated[
 
 @strawberry.type
 class SourceQuery:
-    @strawberry.field(description="Every registered source, by id (admin)")
+    @strawberry.field(description="Every registered source, by id (admin)", directives=[ADMIN_ONLY])
     async def sources(self, info: Info) -> list[Source]:
         return [Source.from_doc(doc) for doc in await info.context.admin.sources()]
 
-    @strawberry.field(description="One source; null when there is none (admin)")
+    @strawberry.field(
+        description="One source; null when there is none (admin)", directives=[ADMIN_ONLY]
+    )
     async def source(self, info: Info, id: strawberry.ID) -> Source | None:
         doc = await info.context.admin.source(str(id))
         return Source.from_doc(doc) if doc is not None else None
 
-    @strawberry.field(description="The connector kinds and their configuration schemas (admin)")
+    @strawberry.field(
+        description="The connector kinds and their configuration schemas (admin)",
+        directives=[ADMIN_ONLY],
+    )
     async def connector_kinds(self, info: Info) -> list[ConnectorKind]:
         return [
             ConnectorKind(

@@ -11,6 +11,7 @@ import strawberry
 
 from schema.admin.problems import SourceNotFound, SourceNotSyncable, SyncRunNotFound
 from schema.admin.runs import RunSelection, SyncMode, SyncRun, SyncRunActive, SyncRunFilter
+from schema.cache_control import ADMIN_ONLY
 from schema.common import wants_total
 from schema.context import Info
 from schema.relay import Connection
@@ -24,7 +25,7 @@ CancelSyncResult = Annotated[SyncRun | SyncRunNotFound, strawberry.union("Cancel
 
 @strawberry.type
 class SyncRunQuery:
-    @strawberry.field(description="Run history, newest first (admin)")
+    @strawberry.field(description="Run history, newest first (admin)", directives=[ADMIN_ONLY])
     async def sync_runs(
         self,
         info: Info,
@@ -38,7 +39,9 @@ class SyncRunQuery:
         now = info.context.now
         return Connection.from_page(page, lambda doc: SyncRun.from_doc(doc, now))
 
-    @strawberry.field(description="One run by id; null when there is none (admin)")
+    @strawberry.field(
+        description="One run by id; null when there is none (admin)", directives=[ADMIN_ONLY]
+    )
     async def sync_run(self, info: Info, id: strawberry.ID) -> SyncRun | None:
         doc = await info.context.admin.sync_run(str(id))
         return SyncRun.from_doc(doc, info.context.now) if doc is not None else None

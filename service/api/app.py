@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from starlette.websockets import WebSocket
 
 from schema.cost import CostBudgets
 from schema.root import SchemaLimits, build_schema
+from service.api.bench_static import bench_routes
 from service.api.graphql_http import GraphQLEndpoint
 from service.api.lifespan import AppLifespan, StartupHook
 from service.api.metrics import Metrics
@@ -63,6 +66,7 @@ def create_app(
         worker=lifespan.worker_handle,
     )
     endpoint = GraphQLEndpoint(schema, services, metrics=metrics)
+    lifespan.run_in_background(endpoint)
     websocket = WebSocketGraphQL(endpoint, schema=schema, graphql_ide=None)
     lifespan.serve_websockets(websocket)
 
@@ -74,7 +78,13 @@ def create_app(
             Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_ws),
             *operator_routes(lifespan, metrics),
+            *bench_routes(settings),
         ],
-        middleware=[Middleware(SafetyNet)],
+        middleware=[Middleware(SafetyNet, served_by=_served_by(settings))],
         lifespan=lifespan,
     )
+
+
+def _served_by(settings: Settings) -> str | None:
+    """This process's name for `X-Served-By`, when the settings ask for the header."""
+    return f"{socket.gethostname()}:{os.getpid()}" if settings.served_by_header else None

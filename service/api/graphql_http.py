@@ -3,10 +3,18 @@
 Strawberry's own view decodes bodies inside its JSON handling (invalid UTF-8
 becomes a 500) and has no size limit, so requests are parsed here and only
 well-formed ones reach `schema.execute`.
+
+The path of a request: parse it (graphql_request), find its document (persisted
+queries), admit the caller (auth: the key, the rate limits), then, for an anonymous
+query any cache may keep (cache_policy), answer from the response cache when it can
+(response_cache) — before any execution and without a database round trip — or
+execute and keep the answer. Every answer gets its HTTP caching headers (http_caching).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -24,11 +32,22 @@ from strawberry.types.graphql import OperationType
 from schema.context import Context
 from schema.principal import ANONYMOUS, Principal
 from schema.taxonomy import Lang
-from service.api.graphql_request import decode_json_body, parse_get, parse_params, read_body
+from service.api import http_caching
+from service.api.cache_policy import CachePolicies, CachePolicy
+from service.api.change_versions import ChangeVersions
+from service.api.graphql_request import (
+    GraphQLRequest,
+    decode_json_body,
+    parse_get,
+    parse_params,
+    read_body,
+)
 from service.api.http_errors import RequestError, error_response
 from service.api.metrics import IN_REQUEST, Metrics
 from service.api.negotiation import GRAPHQL_RESPONSE, JSON, preferred_language, response_media_type
+from service.api.persisted_queries import Document, PersistedQueries
 from service.api.request_context import Services
+from service.api.response_cache import Answer, ResponseCache, cache_key
 from service.api.safety_net import request_id_of
 from service.api.unavailable import (
     is_unavailable,
@@ -38,6 +57,7 @@ from service.api.unavailable import (
 )
 from service.auth.keys import Unauthenticated, authenticate, key_secret
 from service.auth.rate_limits import Limits, RateLimiter
+from service.settings import ReadConsistency
 
 logger = logging.getLogger("guildgraph.http")
 
@@ -63,12 +83,52 @@ class GraphQLEndpoint:
         )
         self._default_lang = default_lang
         self._secret = key_secret(settings)
-        self._limits = Limits(
-            settings.rate_limit_window_s,
-            settings.rate_limit_per_key,
-            settings.rate_limit_per_address,
-        )
         self._db_timeout_s = settings.db_timeout_s
+        self.limiter = RateLimiter(
+            services.database,
+            Limits(
+                settings.rate_limit_window_s,
+                settings.rate_limit_per_key,
+                settings.rate_limit_per_address,
+                flush_s=settings.rate_limit_flush_s,
+                flush_requests=settings.rate_limit_flush_requests,
+            ),
+            db_timeout_s=settings.db_timeout_s,
+        )
+        self.persisted = PersistedQueries.from_settings(settings, schema._schema)
+        self._policies = CachePolicies(
+            schema._schema, settings.cache_max_age_s, settings.max_tokens
+        )
+        self._stale_while_revalidate = settings.cache_stale_while_revalidate_s
+        # Strong consistency, or no staleness allowed: an answer is served only when made
+        # at the versions read just before (one small SQLite read per request).
+        self._exact = (
+            settings.read_consistency is ReadConsistency.STRONG or settings.cache_max_stale_s == 0
+        )
+        self.versions = ChangeVersions(
+            lambda: services.read_model().readers.connection(),
+            horizon_s=settings.cache_max_stale_s,
+        )
+        self.cache = ResponseCache(
+            settings.cache_bytes,
+            self.versions,
+            max_stale_s=settings.cache_max_stale_s,
+            ttl_s=settings.cache_ttl_s,
+            stats=metrics.response_cache,
+        )
+
+    async def run(self) -> None:
+        """What the endpoint keeps doing in the background while the app runs: reading
+        the read model's change versions and sharing rate-limit counts."""
+        async with asyncio.TaskGroup() as tasks:
+            if self.cache.enabled:
+                tasks.create_task(self.versions.run())
+            tasks.create_task(self.limiter.run())
+
+    async def close(self) -> None:
+        """At shutdown: stop refreshing answers, share the last rate-limit counts."""
+        await self.cache.close()
+        await self.limiter.close()
 
     async def before_request(self) -> None:
         """What every operation waits for before it reads (see Services.before_request)."""
@@ -107,11 +167,9 @@ class GraphQLEndpoint:
         HTTP requests, WebSocket connections and each operation sent over a WebSocket
         all count, so a socket is no way around the limits.
         """
-        limiter = RateLimiter(self._services.database(), self._limits)
-        if not limiter.enabled:
+        if not self.limiter.enabled:
             return None
-        with pymongo.timeout(self._db_timeout_s):
-            return await limiter.retry_after(principal)
+        return await self.limiter.retry_after(principal)
 
     async def handle(self, request: Request) -> Response:
         in_request = IN_REQUEST.set(True)
@@ -129,6 +187,7 @@ class GraphQLEndpoint:
             and self._graphiql_html is not None
             and "text/html" in request.headers.get("accept", "")
             and "query" not in request.query_params
+            and "extensions" not in request.query_params
         ):
             return HTMLResponse(self._graphiql_html)
         media_type = JSON
@@ -150,22 +209,75 @@ class GraphQLEndpoint:
                 raise RequestError(415, f"Content-Type must be {JSON}")
             body = await read_body(request, self._max_body_bytes)
             params = parse_params(decode_json_body(body))
-            allowed = {OperationType.QUERY, OperationType.MUTATION}
+            allowed = frozenset({OperationType.QUERY, OperationType.MUTATION})
         elif request.method == "GET":
             params = parse_get(request)
-            allowed = {OperationType.QUERY}
+            allowed = frozenset({OperationType.QUERY})
         else:
             raise RequestError(405, "use GET or POST", {"Allow": "GET, POST"})
-        if not params.query:
+        document = self.persisted.resolve(params.query, params.extensions)
+        if document is None or not document.query:
             raise RequestError(400, "'query' is required")
 
         client = request.client.host if request.client else "-"
         principal = await self.admit(request.headers.get("authorization"), client)
         await self.before_request()
-        context = self.context(principal, request_id, request.headers.get("accept-language"))
+        lang = preferred_language(request.headers.get("accept-language"), self._default_lang)
+        policy = self._shared_policy(principal, document, params.operation_name)
+        run = functools.partial(
+            self._execute, document, params, allowed, principal, lang, media_type, request_id
+        )
+        if policy is None:
+            return self._response(await run(None), None, request)
+        if self._exact:
+            self.versions.poll()  # one SQLite read: the versions as of now
+        key = cache_key(document.sha256, params.operation_name, params.variables, lang, media_type)
+        headers = request.headers
+        if http_caching.wants_fresh(headers.get("cache-control"), headers.get("pragma")):
+            answer = await run(policy)
+            self.cache.store(key, answer)
+            return self._response(answer, None, request)
+        hit = self.cache.lookup(key, exact=self._exact)
+        if hit is not None:
+            if hit.refresh:
+                refresh = functools.partial(
+                    self._execute, document, params, allowed, principal, lang, media_type,
+                    f"{request_id}-refresh", policy,
+                )  # fmt: skip
+                self.cache.refresh(key, refresh)
+            return self._response(hit.answer, hit.max_age, request)
+        return self._response(
+            await self.cache.make(key, functools.partial(run, policy)), None, request
+        )
+
+    def _shared_policy(
+        self, principal: Principal, document: Document, operation_name: str | None
+    ) -> CachePolicy | None:
+        """The document's cache policy when its answer to this caller may be shared:
+        an anonymous query that selects nothing private. Else None (private, no-store)."""
+        if principal.role is not ANONYMOUS.role:
+            return None
+        policy = self._policies.policy(document.sha256, document.query, operation_name)
+        return policy if policy is not None and policy.shared else None
+
+    async def _execute(
+        self,
+        document: Document,
+        params: GraphQLRequest,
+        allowed: frozenset[OperationType],
+        principal: Principal,
+        lang: Lang,
+        media_type: str,
+        request_id: str,
+        policy: CachePolicy | None,
+    ) -> Answer:
+        # Taken before anything is read: the answer reflects at least these versions.
+        versions = self.versions.snapshot(policy.collections) if policy is not None else {}
+        made_at = self.cache.clock()
+        context = self._services.context(principal, request_id, lang)
         try:
             result = await self._schema.execute(
-                params.query,
+                document.query,
                 variable_values=params.variables,
                 context_value=context,
                 operation_name=params.operation_name,
@@ -192,11 +304,34 @@ class GraphQLEndpoint:
         # application/json: 200 for every well-formed request. graphql-response+json:
         # a request that never reached execution is a 400.
         status = 400 if media_type == GRAPHQL_RESPONSE and not executed else 200
-        return Response(
-            orjson.dumps(payload),
-            status_code=status,
+        body = orjson.dumps(payload)
+        shared = policy is not None and not errors
+        return Answer(
+            body=body,
+            status=status,
             media_type=media_type,
-            headers={"X-Request-ID": request_id},
+            shared=shared,
+            max_age=policy.max_age if policy is not None and shared else 0,
+            etag=http_caching.etag(body, media_type) if shared else None,
+            versions=versions,
+            made_at=made_at,
+        )
+
+    def _response(self, answer: Answer, max_age: int | None, request: Request) -> Response:
+        """`answer` with its caching headers; 304 without a body when the client holds
+        it (If-None-Match). `max_age` overrides the answer's (a cached one may be
+        out of date by a part of it)."""
+        headers = {"X-Request-ID": request_id_of(request.scope), "Vary": http_caching.VARY}
+        if answer.shared and answer.etag is not None:
+            age = answer.max_age if max_age is None else max_age
+            headers["Cache-Control"] = http_caching.public(age, self._stale_while_revalidate)
+            headers["ETag"] = answer.etag
+            if http_caching.not_modified(request.headers.get("if-none-match"), answer.etag):
+                return Response(status_code=304, headers=headers)
+        else:
+            headers["Cache-Control"] = http_caching.NO_STORE
+        return Response(
+            answer.body, status_code=answer.status, media_type=answer.media_type, headers=headers
         )
 
 

@@ -16,6 +16,7 @@ class GraphQLRequest:
     query: str | None
     variables: dict[str, Any] | None
     operation_name: str | None
+    extensions: dict[str, Any] | None = None  # `persistedQuery` (APQ) is read from it
 
 
 def _object(value: Any, name: str) -> dict[str, Any] | None:
@@ -41,6 +42,7 @@ def parse_params(params: Any) -> GraphQLRequest:
         query=_string(params.get("query"), "query"),
         variables=_object(params.get("variables"), "variables"),
         operation_name=_string(params.get("operationName"), "operationName"),
+        extensions=_object(params.get("extensions"), "extensions"),
     )
 
 
@@ -69,16 +71,23 @@ def decode_json_body(body: bytes) -> Any:
         raise RequestError(400, "request body is not valid JSON") from None
 
 
+def _json_param(request: Request, name: str) -> dict[str, Any] | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise RequestError(400, f"'{name}' is not valid JSON") from None
+    return _object(value, name)
+
+
 def parse_get(request: Request) -> GraphQLRequest:
-    variables: Any = None
-    raw_variables = request.query_params.get("variables")
-    if raw_variables:
-        try:
-            variables = orjson.loads(raw_variables)
-        except orjson.JSONDecodeError:
-            raise RequestError(400, "'variables' is not valid JSON") from None
+    """The parameters of a GET: `query` (or, with APQ, only the hash in `extensions`),
+    `variables` and `extensions` as JSON, `operationName`."""
     return GraphQLRequest(
         query=request.query_params.get("query"),
-        variables=_object(variables, "variables"),
+        variables=_json_param(request, "variables"),
         operation_name=request.query_params.get("operationName"),
+        extensions=_json_param(request, "extensions"),
     )

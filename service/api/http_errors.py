@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 from starlette.responses import Response
 
+from service.api.http_caching import NO_STORE
 from service.errors import ServiceError
 
 
@@ -32,5 +33,6 @@ def error_response(error: RequestError, media_type: str, request_id: str) -> Res
     if error.code is not None:
         entry["extensions"] = {"code": error.code}
     body = orjson.dumps({"errors": [entry]})
-    headers = {"X-Request-ID": request_id, **error.headers}
+    # A refusal is about this request: no cache keeps it.
+    headers = {"X-Request-ID": request_id, "Cache-Control": NO_STORE, **error.headers}
     return Response(body, status_code=error.status, media_type=media_type, headers=headers)

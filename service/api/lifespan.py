@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 
 from starlette.applications import Starlette
 
@@ -25,6 +26,16 @@ from service.sync.worker import Worker, WorkerHandle
 logger = logging.getLogger("guildgraph")
 
 StartupHook = Callable[[Database], Awaitable[None]]
+
+
+class Background(Protocol):
+    """Work a process does beside its requests, from start to stop."""
+
+    async def run(self) -> None:
+        """Work until cancelled."""
+
+    async def close(self) -> None:
+        """After `run` is cancelled: finish up (within the shutdown bound)."""
 
 
 class AppLifespan:
@@ -47,6 +58,8 @@ class AppLifespan:
         self._worker: Worker | None = None
         self._read_model: ReadModel | None = None
         self._websocket: WebSocketGraphQL | None = None
+        self._background: list[Background] = []
+        self._background_tasks: list[asyncio.Task[None]] = []
         self.draining = False
         self._deadline = 0.0
 
@@ -64,6 +77,10 @@ class AppLifespan:
         """The WebSocket endpoint whose connections are closed at shutdown."""
         self._websocket = websocket
 
+    def run_in_background(self, work: Background) -> None:
+        """Started once the database and the read model are open; stopped at shutdown."""
+        self._background.append(work)
+
     @contextlib.asynccontextmanager
     async def __call__(self, app: Starlette) -> AsyncIterator[None]:
         settings = self.settings
@@ -75,6 +92,12 @@ class AppLifespan:
                 barrier_timeout_s=settings.read_your_writes_timeout_s,
             )
             self._read_model.start()
+            self._background_tasks = [
+                asyncio.create_task(work.run(), name=type(work).__name__)
+                for work in self._background
+            ]
+            for task in self._background_tasks:
+                task.add_done_callback(_log_failure)
             for hook in self._on_startup:
                 await hook(opened.db)
             if settings.worker_enabled:
@@ -115,6 +138,12 @@ class AppLifespan:
         if self._worker is not None:
             stopping.append(self._worker.stop(left))
         await asyncio.gather(*stopping)
+        for task in self._background_tasks:
+            task.cancel()
+        await asyncio.gather(*self._background_tasks, return_exceptions=True)
+        for work in self._background:
+            left = max(0.5, self._deadline - time.monotonic() - closing_s(self.settings))
+            await _within(left, f"stopping {type(work).__name__}", work.close())
         if self._read_model is not None:
             # Cancelling the applier takes a moment; whatever of the bound is left.
             left = max(0.5, self._deadline - time.monotonic() - closing_s(self.settings))
@@ -127,3 +156,8 @@ async def _within(seconds: float, what: str, step: Awaitable[None]) -> None:
             await step
     except TimeoutError:
         logger.warning("shutdown: %s took more than %.1f s; left unfinished", what, seconds)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("%s stopped", task.get_name(), exc_info=task.exception())

@@ -1,10 +1,12 @@
-"""Process metrics in the Prometheus text format: requests and database round trips."""
+"""Process metrics in the Prometheus text format: requests, database round trips and
+the response cache."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 from pymongo import monitoring
 
@@ -13,11 +15,55 @@ from pymongo import monitoring
 IN_REQUEST: ContextVar[bool] = ContextVar("in_request", default=False)
 
 
+@dataclass
+class CacheStats:
+    """The response cache's counts (service.api.response_cache updates them on the event
+    loop's thread; /metrics reads them)."""
+
+    hits: int = 0
+    stale_hits: int = 0  # of `hits`: served after a change, within the staleness bound
+    misses: int = 0
+    coalesced: int = 0  # misses that waited for the same answer being made
+    refreshes: int = 0  # answers made again in the background before they went stale
+    evictions: int = 0
+    bytes: int = 0
+    entries: int = 0
+    max_bytes: int = 0
+
+    def render(self) -> list[str]:
+        counters = {
+            "hits": ("Answers served from the response cache.", self.hits),
+            "stale_hits": (
+                "Of the hits: served after a change, within GUILDGRAPH_CACHE_MAX_STALE_S.",
+                self.stale_hits,
+            ),
+            "misses": ("Cacheable requests the cache could not answer.", self.misses),
+            "coalesced": ("Misses that waited for the same answer being made.", self.coalesced),
+            "refreshes": ("Answers made again in the background.", self.refreshes),
+            "evictions": ("Answers evicted to stay within the byte bound.", self.evictions),
+        }
+        gauges = {
+            "bytes": ("Bytes the cached answers take.", self.bytes),
+            "entries": ("Cached answers.", self.entries),
+            "max_bytes": ("The byte bound (GUILDGRAPH_CACHE_BYTES).", self.max_bytes),
+        }
+        lines: list[str] = []
+        for name, (text, value) in counters.items():
+            metric = f"guildgraph_response_cache_{name}_total"
+            lines += [f"# HELP {metric} {text}", f"# TYPE {metric} counter", f"{metric} {value}"]
+        for name, (text, value) in gauges.items():
+            metric = f"guildgraph_response_cache_{name}"
+            lines += [f"# HELP {metric} {text}", f"# TYPE {metric} gauge", f"{metric} {value}"]
+        return lines
+
+
 class Metrics(monitoring.CommandListener):
-    """Counts GraphQL requests and MongoDB commands (one command = one round trip)."""
+    """Counts GraphQL requests and MongoDB commands (one command = one round trip), and
+    holds the response cache's counts."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.response_cache = CacheStats()
         self.db_commands: Counter[str] = Counter()
         self.request_db_commands: Counter[str] = Counter()
         self.db_failures = 0
@@ -65,5 +111,6 @@ class Metrics(monitoring.CommandListener):
                     f'guildgraph_graphql_requests_total{{status="{status}"}} {count}'
                     for status, count in sorted(self.requests.items())
                 ),
+                *self.response_cache.render(),
             ]
         return "\n".join(lines) + "\n"

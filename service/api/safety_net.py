@@ -36,10 +36,15 @@ class SafetyNet:
     """Gives each HTTP request an id (kept in `scope["state"]`), adds `X-Request-ID`
     and `X-Content-Type-Options: nosniff` to every response, and answers an exception
     no route handled: 503 when the database did not answer, else 500, both JSON and
-    logged once here (uvicorn does not see them again)."""
+    logged once here (uvicorn does not see them again).
 
-    def __init__(self, app: ASGIApp) -> None:
+    With `served_by`, every response also says which process answered it
+    (`X-Served-By`), for tests and debugging of a host's several API processes.
+    """
+
+    def __init__(self, app: ASGIApp, served_by: str | None = None) -> None:
         self.app = app
+        self.served_by = served_by
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,6 +62,8 @@ class SafetyNet:
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("x-content-type-options", "nosniff")
                 headers.setdefault("x-request-id", request_id)
+                if self.served_by is not None:
+                    headers["x-served-by"] = self.served_by
             await send(message)
 
         try:

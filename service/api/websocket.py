@@ -102,6 +102,21 @@ class _Connection(BaseGraphQLTransportWSHandler[Context, None]):
                 {"id": message["id"], "type": "error", "payload": [error.formatted]}
             )
             return
+        # Persisted queries and trusted documents hold on a socket as over HTTP.
+        payload = message["payload"]
+        try:
+            document = self.owner.endpoint.persisted.resolve(
+                payload.get("query"), cast("dict[str, Any] | None", payload.get("extensions"))
+            )
+        except RequestError as refused:
+            extensions = {"code": refused.code} if refused.code else {}
+            error = GraphQLError(refused.message, extensions=extensions)
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return
+        if document is not None:
+            payload["query"] = document.query
         await self.owner.endpoint.before_request()
         await super().handle_subscribe(message)
 

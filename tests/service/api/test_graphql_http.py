@@ -230,10 +230,8 @@ async def test_unexpected_errors_are_masked_and_logged_once(
             "form": "association",
             "formality": "formal",
             "status": "active",
-            "keys": {"name": "x", "members": "0", "founded": "9999", "updated": "x"},
-            "last_event_at": now,
             "sources": [{"source_id": "t", "external_id": "1", "fetched_at": now}],
-            "search_terms": [],
+            "match_keys": [],
             "created_at": now,
             "updated_at": now,
         }

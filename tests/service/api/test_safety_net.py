@@ -3,6 +3,8 @@ exception that escaped a route is a JSON error with that id, logged once."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -76,3 +78,14 @@ async def test_every_response_says_nosniff_and_carries_a_request_id(
         method, path, content=body, headers={**headers, "x-request-id": "r-1"}
     )
     assert again.headers["x-request-id"] == "r-1"
+
+
+async def test_x_served_by_names_the_process_only_when_the_settings_ask(
+    mongo_uri: str, db: Database
+) -> None:
+    async for client in client_for(settings_for(mongo_uri, db.name)):
+        plain = await client.get("/healthz")
+    async for client in client_for(settings_for(mongo_uri, db.name, served_by_header=True)):
+        named = await client.get("/healthz")
+    assert "x-served-by" not in plain.headers
+    assert named.headers["x-served-by"] == f"{socket.gethostname()}:{os.getpid()}"

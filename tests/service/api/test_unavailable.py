@@ -28,7 +28,7 @@ QUERY = {"query": "{ communities(first: 1) { totalCount edges { node { slug } } 
 
 @dataclass(frozen=True)
 class DeadDatabase:
-    limited: httpx.AsyncClient  # rate limiting on (the default): admission reads MongoDB
+    limited: httpx.AsyncClient  # every request counted in MongoDB: admission reads it
     unlimited: httpx.AsyncClient  # no rate limits: only a key or a resolver reads it
     patient: httpx.AsyncClient  # waits 10 s for the database: /readyz must not
     key: str
@@ -60,7 +60,11 @@ async def dead(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DeadDa
         async with contextlib.AsyncExitStack() as apps:
             unlimited = await apps.enter_async_context(_app(settings))
             limited = await apps.enter_async_context(
-                _app(settings.model_copy(update={"rate_limit_per_address": 600}))
+                _app(
+                    settings.model_copy(
+                        update={"rate_limit_per_address": 600, "rate_limit_flush_s": 0}
+                    )
+                )
             )
             patient = await apps.enter_async_context(
                 _app(settings.model_copy(update={"db_timeout_s": 10.0}))

@@ -1,4 +1,5 @@
-"""API keys and rate limits: hashed at rest, revocable, limits shared by instances."""
+"""API keys and rate limits: hashed at rest, revocable, limits shared by instances
+(exactly, or counted locally and shared in batches with a bounded overshoot)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from schema.principal import Role
+from schema.principal import ANONYMOUS, Principal, Role
 from service.auth.keys import (
     KeyRequestError,
     Unauthenticated,
@@ -18,6 +19,7 @@ from service.auth.keys import (
     list_keys,
     revoke_key,
 )
+from service.auth.rate_limits import Limits, RateLimiter
 from service.storage.collections import API_KEYS, RATE_LIMITS, Database
 from service.sync.sources import SourceSpec, add_source
 from tests.conftest import TEST_KEY_SECRET, client_for, settings_for
@@ -119,7 +121,10 @@ async def test_a_bad_bearer_key_gets_401_and_no_data(http: httpx.AsyncClient) ->
 async def two_limited_instances(
     mongo_uri: str, db: Database
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    settings = settings_for(mongo_uri, db.name, rate_limit_per_address=3, rate_limit_per_key=5)
+    # flush_s 0: every request is counted in MongoDB before it is answered (exact).
+    settings = settings_for(
+        mongo_uri, db.name, rate_limit_per_address=3, rate_limit_per_key=5, rate_limit_flush_s=0
+    )
     async for first in client_for(settings):
         async for second in client_for(settings):
             yield first, second
@@ -139,6 +144,48 @@ async def test_the_address_limit_is_shared_by_instances_and_answers_429(
     counters = await db[RATE_LIMITS].find({}).to_list()
     assert [c["count"] for c in counters] == [4]
     assert all(c["expires_at"] for c in counters)  # a TTL index removes old windows
+
+
+def _limiter(db: Database, per_address: int, flush_requests: int = 1000) -> RateLimiter:
+    """A process's limiter that shares its counts only when told to (or once a batch is
+    full): the interval is far longer than any test."""
+    limits = Limits(60, 0, per_address, flush_s=3600, flush_requests=flush_requests)
+    return RateLimiter(lambda: db, limits, db_timeout_s=2.0)
+
+
+CALLER = Principal(ANONYMOUS.role, client="10.1.2.3")
+
+
+async def test_batched_counts_bound_the_overshoot_by_the_unshared_requests(
+    db: Database,
+) -> None:
+    first, second = _limiter(db, per_address=3), _limiter(db, per_address=3)
+    # Neither process has shared anything yet: each admits up to the limit on its own
+    # count. That is the overshoot the README states: (processes - 1) x the requests one
+    # process admits between two flushes.
+    assert [await first.retry_after(CALLER) for _ in range(3)] == [None] * 3
+    assert [await second.retry_after(CALLER) for _ in range(3)] == [None] * 3
+    assert await first.retry_after(CALLER) is not None  # one process alone: never over
+    await first.flush()
+    await second.flush()
+    # Both have learnt the shared total (7): every further request is refused.
+    assert await first.retry_after(CALLER) is not None
+    assert await second.retry_after(CALLER) is not None
+    await first.flush()
+    await second.flush()
+    (counter,) = await db[RATE_LIMITS].find({}).to_list()
+    assert counter["count"] == 9  # every request counted once, refused ones too
+    assert counter["expires_at"]
+
+
+async def test_a_full_batch_is_shared_without_waiting_for_the_interval(db: Database) -> None:
+    limiter = _limiter(db, per_address=100, flush_requests=5)
+    for _ in range(5):
+        assert await limiter.retry_after(CALLER) is None
+    await limiter.flush_started()  # the fifth request started one in the background
+    assert limiter.flushes == 1
+    (counter,) = await db[RATE_LIMITS].find({}).to_list()
+    assert counter["count"] == 5
 
 
 async def test_bad_keys_count_against_the_address(mongo_uri: str, db: Database) -> None:
