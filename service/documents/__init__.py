@@ -1,3 +1,3 @@
-"""Documents: a validated payload becomes stored entity fields (normalization, sort keys,
-filter and search terms, match keys).
+"""Documents: a validated payload becomes stored entity fields (normalization, slugs,
+match keys; the search text the read model indexes).
 """
