@@ -63,4 +63,7 @@ def cpu_us_per_execution(
     elapsed = time.process_time() - started
     if result.errors:  # type: ignore[union-attr]
         raise RuntimeError(f"baseline execution failed: {result.errors[0].message}")  # type: ignore[union-attr]
+    # The whole answer was made again, field by field: nothing was skipped.
+    if result.data != data:  # type: ignore[union-attr]
+        raise RuntimeError("baseline execution answered other data than it was given")
     return elapsed / repeat * 1e6
