@@ -25,13 +25,20 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from connectors.framework.contract import Checkpoint, Emitted, Fetcher, Rejected, State
+from connectors.framework.contract import (
+    Checkpoint,
+    Emitted,
+    Fetcher,
+    Mapped,
+    Rejected,
+    State,
+)
 from connectors.framework.errors import FatalError, SkippableRecord
 from connectors.framework.mapping import (
     FieldMapping,
@@ -39,7 +46,7 @@ from connectors.framework.mapping import (
     apply,
     external_id,
     lookup,
-    to_listing,
+    map_record,
 )
 from connectors.framework.urls import source_url
 from schema.models import Identifier, Listing
@@ -93,14 +100,18 @@ class ClusterRegistryConfig(BaseModel):
     url: str = Field(description="the registry document: http(s) or file:// (local source)")
 
     _url = field_validator("url")(source_url)
-    format: Literal["geojson", "records"] = "geojson"
+    format: Literal["geojson", "records"] = Field(
+        default="geojson", description="a GeoJSON FeatureCollection, or a JSON list of records"
+    )
     records_path: str | None = Field(
         default=None, description="records: dotted path of the list; none = the whole document"
     )
     latitude: str = Field(default="lat", description="records: latitude column")
     longitude: str = Field(default="lon", description="records: longitude column")
-    mapping: FieldMapping
-    members: MembersRule | None = None
+    mapping: FieldMapping = Field(description="feature properties -> community fields")
+    members: MembersRule | None = Field(
+        default=None, description="where a cluster's member organisations are listed"
+    )
 
     @field_validator("mapping")
     @classmethod
@@ -136,42 +147,56 @@ class ClusterStream(MappedStream):
             return
         seen: set[str] = set()
         for raw in _raw_records(self._config, fetched.body):
-            emitted, record = self._cluster(raw)
+            items, record = self._cluster(raw)
+            emitted = items[-1]
             if isinstance(emitted, Listing):
                 if emitted.external_id in seen:
-                    emitted = Rejected(
-                        "the registry lists this external id more than once",
-                        external_id=emitted.external_id,
-                        raw=raw,
-                    )
+                    items = [
+                        Rejected(
+                            "the registry lists this external id more than once",
+                            external_id=emitted.external_id,
+                            raw=raw,
+                        )
+                    ]
                 else:
                     seen.add(emitted.external_id)
                     if self._config.members is not None:
                         members = cluster_members(record, self._config.members)
                         self._members[emitted.external_id] = tuple(members)
-            yield emitted
+            for item in items:
+                yield item
         yield Checkpoint(fetched.validators)
 
-    def _cluster(self, raw: Any) -> tuple[Listing | Rejected, Mapping[str, Any]]:
-        """The cluster's listing (or why not) and the record the mapping read."""
+    def _cluster(self, raw: Any) -> tuple[list[Mapped], Mapping[str, Any]]:
+        """The cluster's listing (or why not), after its warnings, and the record the
+        mapping read. A refused cluster keeps `raw` as the registry wrote it."""
         if not isinstance(raw, Mapping):
-            return Rejected("not an object", raw=raw), {}
+            return [Rejected("not an object", raw=raw)], {}
         record: Mapping[str, Any]
         if self._config.format == "geojson":
             record, where = _record_of(raw), _point(raw)
         else:
             lat, lon = lookup(raw, self._config.latitude), lookup(raw, self._config.longitude)
             record, where = raw, _location(lat, lon)
-        payload = apply(self._config.mapping, record)
+        applied = apply(self._config.mapping, record)
+        payload = applied.payload
         name = payload.get("name")
         if isinstance(where, str) or not isinstance(name, Mapping) or not any(name.values()):
             reason = where if isinstance(where, str) else "no name (name.ru and name.en are empty)"
-            return Rejected(reason, _safe_id(self._config.mapping, record), raw), record
+            return [Rejected(reason, _safe_id(self._config.mapping, record), raw)], record
         # The geometry is the registry's statement of where the cluster is.
         payload["location"] = {"lat": where[0], "lon": where[1]}
         payload.setdefault("form", OrganizationForm.CLUSTER.value)
         _industries_or_tags(payload)
-        return to_listing(self._config.mapping, self._source_id, record, payload=payload), record
+        items = map_record(self._config.mapping, self._source_id, record, applied=applied)
+        return [replace(i, raw=raw) if isinstance(i, Rejected) else i for i in items], record
+
+    def remap(self, raw: Any, external_id: str, entity: EntityType) -> list[Mapped] | None:
+        """A cluster kept unmapped (a feature, or a record), mapped with today's mapping;
+        its members are linked by the next sync."""
+        if entity is not EntityType.COMMUNITY:
+            return None
+        return self._cluster(raw)[0]
 
 
 class ClusterRegistryConnector:

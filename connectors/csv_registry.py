@@ -18,6 +18,11 @@ is a FatalError naming the `encoding` option. Bytes the chosen encoding cannot d
 leave out only the row holding them, as a problem naming the encoding and the byte
 offset (an undecodable header is fatal); every other row is read as written.
 
+Columns: the mapping's column names are matched to the header's after normalization
+(connectors.framework.columns: case, surrounding and non-breaking spaces, ё/е); a name
+matching no column fails the run before its first row, listing the file's columns,
+and `read_columns` lets a source be checked when it is saved.
+
 Stream state: {"etag", "last_modified", "rows"}. `rows` (rows already emitted, valid
 or rejected) is present only mid-file; a resumed run downloads the file again and
 skips that many rows if the validators still match. A finished run keeps only the
@@ -32,6 +37,7 @@ import re
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -41,14 +47,15 @@ from connectors.framework.contract import (
     Checkpoint,
     Emitted,
     Fetcher,
+    Mapped,
     Rejected,
     State,
     StreamedBody,
 )
 from connectors.framework.errors import FatalError
-from connectors.framework.mapping import FieldMapping, MappedStream, to_listing
+from connectors.framework.mapping import FieldMapping, MappedStream, map_record
 from connectors.framework.urls import source_url
-from schema.models import Listing
+from schema.taxonomy import EntityType
 
 SAMPLE_BYTES = 64 * 1024
 MAX_RECORD_CHARS = 1 << 20
@@ -333,12 +340,14 @@ class CsvParser:
 class CsvRegistryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: str
-    mapping: FieldMapping
+    url: str = Field(description="the registry file: http(s), or file:// for a local one")
+    mapping: FieldMapping = Field(description="columns -> fields (docs/sources.md, Mappings)")
     encoding: str | None = Field(default=None, description="override the detected encoding")
     delimiter: str | None = Field(default=None, description="override the detected delimiter")
     checkpoint_every: int = Field(default=1000, ge=1, description="rows between checkpoints")
-    stream: str = Field(default="registry", min_length=1, max_length=60)
+    stream: str = Field(
+        default="registry", min_length=1, max_length=60, description="the stream's name"
+    )
 
     _url = field_validator("url")(source_url)
 
@@ -413,27 +422,53 @@ class CsvRegistryStream(MappedStream):
             validators = Validators.of_response(body.headers)
             skip = saved.rows if resuming and saved.same_file(validators) else 0
             count = 0
-            async for row in _rows(
-                body, CsvParser(encoding=config.encoding, delimiter=config.delimiter)
-            ):
+            parser = CsvParser(encoding=config.encoding, delimiter=config.delimiter)
+            mapping: FieldMapping | None = None
+            async for row in _rows(body, parser):
+                if mapping is None:
+                    mapping = self.mapping.bind_columns(parser.headers or ())
                 count += 1
                 if count <= skip:
                     continue
-                yield self._emit(row, body.url)
+                for item in self._emit(row, body.url, mapping):
+                    yield item
                 if count % config.checkpoint_every == 0:
                     yield Checkpoint({**validators.state(), "rows": count})
+            if mapping is None:  # a header and no rows: its columns are checked all the same
+                self.mapping.bind_columns(parser.headers or ())
         yield Checkpoint(validators.state())
 
-    def _emit(self, row: CsvRow, read_from: str) -> Listing | Rejected:
+    def _emit(self, row: CsvRow, read_from: str, mapping: FieldMapping) -> list[Mapped]:
         if row.problem is not None:
-            return Rejected(row.problem, raw={"cells": dict(row), "extra": list(row.extra)})
-        return to_listing(
-            self._config.mapping,
-            self._source_id,
-            dict(row),
-            read_from=read_from,
-            where=f"line {row.line}",
+            return [Rejected(row.problem, raw={"cells": dict(row), "extra": list(row.extra)})]
+        return map_record(
+            mapping, self._source_id, dict(row), read_from=read_from, where=f"line {row.line}"
         )
+
+    def remap(self, raw: Any, external_id: str, entity: EntityType) -> list[Mapped] | None:
+        """A row kept unmapped (column -> cell), mapped with today's mapping."""
+        if entity is not self.mapping.entity or not isinstance(raw, dict):
+            return None
+        if set(raw) == {"cells", "extra"}:
+            return None  # a row that did not fit the header: only the file can fix it
+        try:
+            mapping = self.mapping.bind_columns(list(raw))
+        except FatalError as error:
+            return [Rejected(str(error), external_id=external_id, raw=raw)]
+        return map_record(mapping, self._source_id, raw)
+
+
+async def read_columns(fetcher: Fetcher, url: str, config: CsvRegistryConfig) -> tuple[str, ...]:
+    """The header of the file at `url`, reading no more of it than that (a source's
+    mapping is checked against it when the source is saved)."""
+    parser = CsvParser(encoding=config.encoding, delimiter=config.delimiter)
+    async with fetcher.stream(url) as body:
+        async for chunk in body.chunks():
+            parser.feed(chunk)
+            if parser.headers is not None:
+                return parser.headers
+    parser.close()
+    return parser.headers or ()
 
 
 async def _rows(body: StreamedBody, parser: CsvParser) -> AsyncIterator[CsvRow]:

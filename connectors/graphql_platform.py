@@ -29,15 +29,16 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
-from connectors.framework.contract import Checkpoint, Emitted, Fetcher, Rejected, State
+from connectors.framework.contract import Checkpoint, Emitted, Fetcher, Mapped, Rejected, State
 from connectors.framework.errors import FatalError, RetriableError
-from connectors.framework.mapping import FieldMapping, MappedStream, apply, to_listing
+from connectors.framework.mapping import FieldMapping, MappedStream, apply, map_record
 from connectors.framework.pagination import LoopGuard
 from schema.models import Listing
 from schema.taxonomy import EntityType
@@ -56,6 +57,8 @@ PARENT_FIELDS: dict[EntityType, frozenset[str]] = {
     EntityType.STANDARD: frozenset({"adopters"}),
 }
 _MISSING: Any = object()
+# How a refused child is kept: its record and its parent node's external id.
+_CHILD_OF, _RECORD = "child_of", "record"
 
 
 class ChildNodes(BaseModel):
@@ -89,10 +92,14 @@ class GraphQLPlatformConfig(BaseModel):
 
     url: str = Field(pattern=r"^https?://", description="the GraphQL endpoint")
     query: str = Field(min_length=1, description="a query declaring `$after: String`")
-    variables: dict[str, Any] = Field(default_factory=dict)
+    variables: dict[str, Any] = Field(
+        default_factory=dict, description="the query's variables but `after`"
+    )
     connection_path: str = Field(min_length=1, description="dotted path inside `data`")
-    mapping: FieldMapping
-    children: ChildNodes | None = None
+    mapping: FieldMapping = Field(description="each node -> a listing")
+    children: ChildNodes | None = Field(
+        default=None, description="entities nested in each node (a group's events)"
+    )
     headers: dict[str, SecretStr] = Field(
         default_factory=dict, description="e.g. Authorization; kept secret"
     )
@@ -144,10 +151,15 @@ class GraphQLStream(MappedStream):
                 guard.token(end, "endCursor")
             for index, node in enumerate(nodes):
                 where = f"page {page} node {index}"
-                parent = self._node(node, where)
-                yield parent
+                mapped = self._node(node, where)
+                for item in mapped:
+                    yield item
+                parent = mapped[-1]
                 if self._config.children is not None and isinstance(node, Mapping):
-                    parent_id = parent.external_id if isinstance(parent, Listing) else None
+                    # A refused parent too: its children wait for it to be fixed.
+                    parent_id = (
+                        parent.external_id if isinstance(parent, Listing | Rejected) else None
+                    )
                     for child in self._children(node, self._config.children, parent_id, where):
                         yield child
                     truncated += _more_children(node, self._config.children.path)
@@ -182,14 +194,14 @@ class GraphQLStream(MappedStream):
             raise FatalError(f"connection_path {config.connection_path!r} is not in the data")
         return connection
 
-    def _node(self, node: Any, where: str) -> Listing | Rejected:
+    def _node(self, node: Any, where: str) -> list[Mapped]:
         if not isinstance(node, Mapping):
-            return Rejected(f"{where}: a node is not an object", raw=node)
-        return to_listing(self._config.mapping, self._source_id, node, where=where)
+            return [Rejected(f"{where}: a node is not an object", raw=node)]
+        return map_record(self._config.mapping, self._source_id, node, where=where)
 
     def _children(
         self, node: Mapping[str, Any], rule: ChildNodes, parent_id: str | None, where: str
-    ) -> Iterator[Listing | Rejected]:
+    ) -> Iterator[Mapped]:
         found = _at(node, rule.path)
         if found is _MISSING:
             # The query does not select it: a configuration error, not "no children".
@@ -201,14 +213,35 @@ class GraphQLStream(MappedStream):
             if not isinstance(child, Mapping):
                 yield Rejected(f"{child_where}: a child is not an object", raw=child)
                 continue
-            payload = apply(rule.mapping, child)
-            if parent_id is not None and rule.parent_field is not None:
-                linked = payload.get(rule.parent_field)
-                linked = linked if isinstance(linked, list) else [] if linked is None else [linked]
-                payload[rule.parent_field] = list(dict.fromkeys([*linked, parent_id]))
-            yield to_listing(
-                rule.mapping, self._source_id, child, payload=payload, where=child_where
-            )
+            yield from self._child(child, rule, parent_id, child_where)
+
+    def _child(
+        self, child: Mapping[str, Any], rule: ChildNodes, parent_id: str | None, where: str = ""
+    ) -> list[Mapped]:
+        applied = apply(rule.mapping, child)
+        payload = applied.payload
+        if parent_id is not None and rule.parent_field is not None:
+            linked = payload.get(rule.parent_field)
+            linked = linked if isinstance(linked, list) else [] if linked is None else [linked]
+            payload[rule.parent_field] = list(dict.fromkeys([*linked, parent_id]))
+        items = map_record(rule.mapping, self._source_id, child, applied=applied, where=where)
+        # A refused child keeps its parent's id, so that mapping it again links it.
+        kept = {_CHILD_OF: parent_id, _RECORD: dict(child)}
+        return [replace(i, raw=kept) if isinstance(i, Rejected) else i for i in items]
+
+    def remap(self, raw: Any, external_id: str, entity: EntityType) -> list[Mapped] | None:
+        """A node or child kept unmapped, mapped with today's mappings."""
+        if not isinstance(raw, Mapping):
+            return None
+        rule = self._config.children
+        if rule is not None and set(raw) == {_CHILD_OF, _RECORD}:
+            child, parent = raw[_RECORD], raw[_CHILD_OF]
+            if rule.mapping.entity is not entity or not isinstance(child, Mapping):
+                return None
+            return self._child(child, rule, parent if isinstance(parent, str) else None)
+        if self._config.mapping.entity is not entity:
+            return None
+        return self._node(raw, "")
 
 
 class GraphQLPlatformConnector:

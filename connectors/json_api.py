@@ -7,6 +7,9 @@
      "params": {"status": "active"},
      "mapping": {...}}                       # connectors.framework.mapping.FieldMapping
 
+The URL may be a file:// URL of a local source (one document, no pagination), read
+under the allowed roots like every kind's local files.
+
 A Checkpoint follows every page with the paginator's state (where the next request
 starts), so a resumed run reads no page twice; the last one is {} and the next run
 starts over. A body that is not JSON is fatal; a record that cannot be mapped is
@@ -21,11 +24,11 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.framework.contract import Checkpoint, Emitted, Fetcher, State
+from connectors.framework.contract import Checkpoint, Emitted, Fetcher, Mapped, State
 from connectors.framework.errors import FatalError, SkippableRecord
-from connectors.framework.mapping import FieldMapping, MappedStream, external_id, to_listing
+from connectors.framework.mapping import FieldMapping, MappedStream, external_id, map_record
 from connectors.framework.pagination import (
     CursorPaginator,
     OffsetPaginator,
@@ -33,6 +36,8 @@ from connectors.framework.pagination import (
     Paginator,
     SinglePage,
 )
+from connectors.framework.urls import source_url
+from schema.taxonomy import EntityType
 
 
 class _Config(BaseModel):
@@ -69,29 +74,34 @@ Pagination = Annotated[
 ]
 
 
-def http_url(value: str) -> str:
-    """A config validator: an absolute http(s) URL (the fetcher guards the address)."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http(s) URL")
-    return value
-
-
 class JsonApiConfig(_Config):
-    url: str
+    url: str = Field(description="the endpoint: http(s), or file:// for one local document")
     records_path: str = Field(
         default="", description="dotted path to the records; empty: the whole document"
     )
-    pagination: Pagination = NoPagination()
+    pagination: Pagination = Field(
+        default=NoPagination(), description="type page, offset, cursor or none"
+    )
     page_size: int = Field(default=100, ge=1, le=10_000)
     params: dict[str, str] = Field(default_factory=dict, description="extra query parameters")
     total_path: str | None = Field(
         default=None, description="dotted path to the total record count, if the API gives one"
     )
-    mapping: FieldMapping
-    stream: str = Field(default="records", min_length=1, max_length=60)
+    mapping: FieldMapping = Field(description="record paths -> fields (docs/sources.md)")
+    stream: str = Field(
+        default="records", min_length=1, max_length=60, description="the stream's name"
+    )
 
-    _url = field_validator("url")(http_url)
+    _url = field_validator("url")(source_url)
+
+    @model_validator(mode="after")
+    def _a_file_is_one_page(self) -> JsonApiConfig:
+        if urlsplit(self.url).scheme == "file":
+            if not isinstance(self.pagination, NoPagination) or self.params:
+                raise ValueError(
+                    "pagination: a local file is one document; give no pagination or params"
+                )
+        return self
 
     def paginator(self) -> Paginator:
         p = self.pagination
@@ -201,15 +211,22 @@ class JsonApiStream(MappedStream):
             # Before yielding: a looping page raises here and none of it is emitted twice.
             params = paginator.next_params(document, ids)
             for index, record in enumerate(records):
-                yield to_listing(
+                for item in map_record(
                     config.mapping,
                     self._source_id,
                     record,
                     read_from=fetched.url,
                     where=f"{url} record {index}",
-                )
+                ):
+                    yield item
             yield Checkpoint(paginator.state, estimated_total=_total(document, config.total_path))
             first_page = False
+
+    def remap(self, raw: Any, external_id: str, entity: EntityType) -> list[Mapped] | None:
+        """A record kept unmapped, mapped with today's mapping."""
+        if entity is not self.mapping.entity or not isinstance(raw, dict) or set(raw) == {"raw"}:
+            return None  # {"raw": value}: a record that was not an object
+        return map_record(self.mapping, self._source_id, raw)
 
 
 def _parse(body: bytes, url: str) -> Any:

@@ -1,5 +1,8 @@
 """Singer taps: JSON-lines messages from a tap's standard output, or from a file.
 
+A file of Singer messages (`path`: a file:// URL or a path) is read like every kind's
+local files: through the fetcher, only under the allowed roots.
+
 A tap prints SCHEMA, RECORD and STATE messages (https://hub.meltano.com/singer/spec).
 Each RECORD of a configured tap stream becomes a Listing through that stream's
 FieldMapping; each STATE becomes a Checkpoint {"singer_state": value}, which the
@@ -25,15 +28,15 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from connectors.framework.contract import Checkpoint, Emitted, Fetcher, Rejected, State
+from connectors.framework.contract import Checkpoint, Emitted, Fetcher, Mapped, Rejected, State
 from connectors.framework.errors import FatalError, RetriableError
-from connectors.framework.mapping import FieldMapping, to_listing
+from connectors.framework.mapping import FieldMapping, map_record
 from schema.taxonomy import EntityType
 
 logger = logging.getLogger("guildgraph.connectors.singer")
@@ -50,14 +53,29 @@ class SingerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     command: list[str] | None = Field(default=None, description="argv, run without a shell")
-    path: str | None = Field(default=None, description="a file of Singer messages instead")
+    path: str | None = Field(
+        default=None, description="a file of Singer messages instead: a file:// URL or a path"
+    )
     env: dict[str, SecretStr] = Field(
         default_factory=dict, description="environment for the tap (tokens it needs)"
     )
-    streams: dict[str, FieldMapping] = Field(min_length=1)
-    max_consecutive_malformed: int = Field(default=10, ge=0)
-    max_line_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    streams: dict[str, FieldMapping] = Field(
+        min_length=1, description="tap stream name -> mapping of its records"
+    )
+    max_consecutive_malformed: int = Field(
+        default=10, ge=0, description="malformed lines in a row before the run fails"
+    )
+    max_line_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="a longer line is one rejected record"
+    )
     idle_timeout_seconds: float = Field(default=600, gt=0, description="silence before giving up")
+
+    @field_validator("path")
+    @classmethod
+    def _local(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value and not value.startswith("file://"):
+            raise ValueError("a local file: a path or a file:// URL")
+        return value
 
     @model_validator(mode="after")
     def _one_input(self) -> SingerConfig:
@@ -81,9 +99,10 @@ class SingerStats:
 class SingerStream:
     """All the tap's mapped streams as one guildgraph stream (one process, one state)."""
 
-    def __init__(self, source_id: str, config: SingerConfig) -> None:
+    def __init__(self, source_id: str, config: SingerConfig, fetcher: Fetcher) -> None:
         self._source_id = source_id
         self._config = config
+        self._fetcher = fetcher
         self.stats = SingerStats()
 
     @property
@@ -110,7 +129,7 @@ class SingerStream:
         command = self._config.command
         if command is None:
             # A file is a fixed capture: it is read whole; repeats are unchanged listings.
-            source = _file_lines(str(self._config.path), self._config.max_line_bytes)
+            source = _file_lines(self._fetcher, str(self._config.path), self._config.max_line_bytes)
         else:
             source = _tap_lines(command, self._config, singer_state)
         last_state = singer_state
@@ -132,9 +151,8 @@ class SingerStream:
                 kind = str(message["type"]).upper()
                 self.stats.message_types[kind] += 1
                 if kind == "RECORD":
-                    emitted = self._record(number, message)
-                    if emitted is not None:
-                        yield emitted
+                    for item in self._record(number, message):
+                        yield item
                 elif kind == "STATE":
                     last_state = message.get("value")
                     yield Checkpoint({"singer_state": last_state})
@@ -143,28 +161,46 @@ class SingerStream:
             logger.info("singer: records of unmapped tap streams: %s", dict(self.stats.ignored))
         yield Checkpoint({"singer_state": last_state} if last_state is not None else {})
 
-    def _record(self, number: int, message: Mapping[str, Any]) -> Emitted | None:
+    def _record(self, number: int, message: Mapping[str, Any]) -> list[Mapped]:
         stream, record = message.get("stream"), message.get("record")
         if not isinstance(stream, str) or not isinstance(record, dict):
             self.stats.malformed += 1
-            return Rejected(f"line {number}: RECORD without a stream name and a record object")
+            return [Rejected(f"line {number}: RECORD without a stream name and a record object")]
         mapping = self._config.streams.get(stream)
         if mapping is None:
             self.stats.ignored[stream] += 1
-            return None
+            return []
         self.stats.records += 1
-        return to_listing(mapping, self._source_id, record, where=f"line {number}")
+        return self._mapped(stream, mapping, record, f"line {number}")
+
+    def _mapped(
+        self, stream: str, mapping: FieldMapping, record: dict[str, Any], where: str
+    ) -> list[Mapped]:
+        items = map_record(mapping, self._source_id, record, where=where)
+        # A refused record keeps its tap stream's name: mapping it again needs it.
+        kept = {"stream": stream, "record": record}
+        return [replace(i, raw=kept) if isinstance(i, Rejected) else i for i in items]
+
+    def remap(self, raw: Any, external_id: str, entity: EntityType) -> list[Mapped] | None:
+        """A record kept unmapped ({"stream", "record"}), mapped with today's mapping."""
+        if not isinstance(raw, dict) or set(raw) != {"stream", "record"}:
+            return None
+        stream, record = raw["stream"], raw["record"]
+        mapping = self._config.streams.get(stream) if isinstance(stream, str) else None
+        if mapping is None or mapping.entity is not entity or not isinstance(record, dict):
+            return None
+        return self._mapped(stream, mapping, record, "")
 
 
 class SingerTapConnector:
     """The connector: one Singer tap (or a capture of its output).
 
-    It takes a fetcher like every connector, and does not use it: the tap (or the
-    file) is its only input, and the tap does its own fetching.
+    The fetcher reads a capture file (under the allowed roots); a tap does its own
+    fetching.
     """
 
     def __init__(self, source_id: str, config: SingerConfig, fetcher: Fetcher) -> None:
-        self._stream = SingerStream(source_id, config)
+        self._stream = SingerStream(source_id, config, fetcher)
 
     def streams(self) -> Sequence[SingerStream]:
         return [self._stream]
@@ -214,21 +250,21 @@ async def _split_lines(
         yield number + 1, (None if too_long else pending)
 
 
-async def _file_lines(path: str, limit: int) -> AsyncGenerator[tuple[int, bytes | None], None]:
-    try:
-        handle = await asyncio.to_thread(open, path, "rb")
-    except OSError as error:
-        raise FatalError(f"cannot read {path}: {error.strerror}") from None
-    try:
+async def _file_lines(
+    fetcher: Fetcher, path: str, limit: int
+) -> AsyncGenerator[tuple[int, bytes | None], None]:
+    async with fetcher.stream(path) as body:
+        chunks = body.chunks()
 
         async def read() -> bytes:
-            return await asyncio.to_thread(handle.read, _CHUNK)
+            async for chunk in chunks:
+                if chunk:  # an empty chunk is not the end
+                    return chunk
+            return b""
 
         async with contextlib.aclosing(_split_lines(read, limit)) as lines:
             async for item in lines:
                 yield item
-    finally:
-        handle.close()
 
 
 async def _tap_lines(

@@ -25,7 +25,11 @@ strawberry.enum(taxonomy.MemberOffer, description="What members get")
 strawberry.enum(taxonomy.CommunityStatus)
 strawberry.enum(taxonomy.ChannelType)
 strawberry.enum(taxonomy.EventFormat)
-strawberry.enum(taxonomy.AttendanceMode)
+strawberry.enum(
+    taxonomy.AttendanceMode,
+    description="How to attend: at a venue (OFFLINE), online, both (MIXED), or UNKNOWN "
+    "when the source gives neither a place nor a way to join (yet)",
+)
 strawberry.enum(taxonomy.EventStatus)
 strawberry.enum(taxonomy.StandardKind)
 strawberry.enum(taxonomy.StandardStatus)

@@ -269,7 +269,10 @@ class EventData(Strict):
         if ends is not None and ends < starts:
             raise ValueError("ends_at is before starts_at")
         if self.attendance_mode is AttendanceMode.OFFLINE and self.venue is None:
-            raise ValueError("an offline event needs a venue")
+            raise ValueError(
+                "an offline event needs a venue; when the place is not known, "
+                "attendance_mode is 'unknown'"
+            )
         return self
 
 

@@ -110,6 +110,9 @@ class AttendanceMode(StrEnum):
     OFFLINE = "offline"
     ONLINE = "online"
     MIXED = "mixed"
+    # The source names no place and no way to join (a cancelled entry, a feed item with
+    # only a date and a title): the event is kept, its place unknown, nothing invented.
+    UNKNOWN = "unknown"
 
 
 class EventStatus(StrEnum):

@@ -4,6 +4,12 @@ A stream is an async generator of `Emitted` items:
 
 - `Listing` (schema.models): one record, mapped to guildgraph's payload shape;
 - `Rejected`: one record that could not be used, with the reason and the raw value;
+- `FieldWarning`: a value left out of the next `Listing` of the same external id (the
+  record is kept without it, as the source's mapping chose), with the raw value and
+  why; it comes before that listing, so the engine stores the two together;
+- `Skipped`: a record the source passes over on purpose (not what the stream reads:
+  a band's node on a concert page, a WebPage node in a JSON-LD graph); the engine
+  counts it in the run's summary, with a sample, and stores nothing;
 - `Checkpoint`: the stream's state after everything yielded before it. The engine
   stores it only once those records are durable, and passes the last stored state
   back to `records(state)` on the next run (a resumed run continues from there).
@@ -17,7 +23,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from connectors.framework.conditional import Validators
 from schema.models import Listing
@@ -31,6 +37,28 @@ class Rejected:
     reason: str
     external_id: str | None = None
     raw: Any = None
+    # The record's entity when the stream yields several (GraphQL children, Singer
+    # streams); None: the stream's own.
+    entity: EntityType | None = None
+
+
+@dataclass(frozen=True)
+class FieldWarning:
+    """A kept record's value that was left out: `field` is the payload path, `raw` the
+    value as the source wrote it, `message` why it could not be used."""
+
+    external_id: str
+    field: str
+    raw: Any
+    message: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A record passed over on purpose: `reason` says what it is and why it is not read."""
+
+    reason: str
+    external_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +69,18 @@ class Checkpoint:
     estimated_total: int | None = None
 
 
-Emitted = Listing | Rejected | Checkpoint
+Emitted = Listing | Rejected | FieldWarning | Skipped | Checkpoint
+# What mapping one record gives: its listing (or why not) and the values left out of it.
+Mapped = Listing | Rejected | FieldWarning
+
+
+@runtime_checkable
+class Remappable(Protocol):
+    """A stream that can map a raw record it once kept as `Rejected.raw` again, with
+    the source's configuration as it is now (admins' `reprocessListings`): None when
+    `raw` is not one of its records (another entity, or text it could not parse)."""
+
+    def remap(self, raw: Any, external_id: str, entity: EntityType) -> list[Mapped] | None: ...
 
 
 class Stream(Protocol):

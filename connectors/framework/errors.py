@@ -2,9 +2,11 @@
 
     ConnectorError
     ├── FatalError        stop the run, keep the last good data:
-    │                     auth, 4xx other than 408/429, an unparseable document,
-    │                     a refused address, a pagination loop, bad configuration,
-    │                     a body over the size cap, a corrupt compressed body
+    │   │                 auth, 4xx other than 408/429, an unparseable document,
+    │   │                 a pagination loop, bad configuration,
+    │   │                 a body over the size cap, a corrupt compressed body
+    │   └── RefusedByPolicy   an address or a local file the fetch policy refuses
+    │                         (`policy_field` names the policy's setting)
     ├── RetriableError    try the request again (bounded, with backoff):
     │                     408, 429, 5xx, connection errors, timeouts, a body cut
     │                     short (also a compressed body ending before its end marker)
@@ -22,6 +24,16 @@ class ConnectorError(Exception):
 
 class FatalError(ConnectorError):
     """The run cannot go on; nothing is withdrawn and the last good data stays."""
+
+
+class RefusedByPolicy(FatalError):
+    """The fetch policy refused the request; `policy_field` is the `FetchPolicy` field
+    that would allow it (None: nothing may, e.g. a cloud metadata address), so whoever
+    built the policy from its settings can name the setting."""
+
+    def __init__(self, message: str, *, policy_field: str | None) -> None:
+        super().__init__(message)
+        self.policy_field = policy_field
 
 
 class RetriableError(ConnectorError):

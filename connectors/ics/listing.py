@@ -5,8 +5,13 @@ Attendance, from the strongest signal down:
   URL) or a LOCATION that only says "Online event" / "Hybrid" means online/mixed;
 - a LOCATION that is a place (or, failing that, GEO) is a venue: offline, or
   mixed together with an online signal;
-- neither: online if the event has a URL (its page is where to go), else rejected,
-  since an offline event needs a venue.
+- neither: the place is unknown (`AttendanceMode.UNKNOWN`). The event is kept, with
+  its status: a cancelled entry or an announcement without a place yet is still an
+  event people look for, and no place is invented for it.
+
+A meeting link is the event's online URL, never its page URL: `url` keeps only a
+URL that is not a way to join. The venue's city and country come from the LOCATION
+text when it says them (connectors.framework.place_text).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pydantic import ValidationError
 
 from connectors.framework.contract import Rejected
 from connectors.framework.errors import SkippableRecord
+from connectors.framework.place_text import read_place
 from connectors.framework.reasons import validation_reason
 from connectors.ics.config import IcsFeedConfig
 from connectors.ics.event import Occurrence
@@ -41,21 +47,15 @@ MEETING_HOSTS = (
 ONLINE_WORDS = frozenset({
     "online", "online event", "online meeting", "virtual", "virtual event", "webinar",
     "zoom", "ms teams", "teams", "google meet", "livestream", "live stream", "internet",
+    # What Outlook, Google Calendar and Zoom write as LOCATION for a call.
+    "microsoft teams meeting", "microsoft teams", "teams meeting", "zoom meeting",
+    "skype meeting", "webex", "webex meeting", "google meet video call",
     "онлайн", "вебинар", "онлайн встреча", "трансляция",
 })  # fmt: skip
 MIXED_WORDS = frozenset({
     "hybrid", "hybrid event", "online & offline", "online and offline", "online/offline",
     "offline/online", "гибрид", "гибридный формат", "онлайн и офлайн", "офлайн и онлайн",
 })  # fmt: skip
-COUNTRIES = {
-    "netherlands": "NL", "the netherlands": "NL", "nederland": "NL", "russia": "RU",
-    "russian federation": "RU", "россия": "RU", "рф": "RU", "germany": "DE",
-    "deutschland": "DE", "united kingdom": "GB", "uk": "GB", "usa": "US",
-    "united states": "US", "france": "FR", "belgium": "BE", "spain": "ES", "italy": "IT",
-    "poland": "PL", "kazakhstan": "KZ", "казахстан": "KZ", "belarus": "BY",
-    "беларусь": "BY", "armenia": "AM", "армения": "AM", "serbia": "RS", "сербия": "RS",
-    "uzbekistan": "UZ", "узбекистан": "UZ",
-}  # fmt: skip
 MAX_SHORT = 300  # schema.models.ShortText
 MAX_TAG = 60
 _URL_IN_TEXT = re.compile(r"https?://\S+", re.IGNORECASE)
@@ -84,7 +84,7 @@ def to_listing(
         source_id=source_id,
         external_id=occurrence.external_id,
         payload=payload,
-        url=occurrence.url,
+        url=data.url,
         fetched_at=fetched_at,
         # The UID (plus recurrence id) names the occurrence in every feed that carries
         # it: the same meetup exported by two groups is one event.
@@ -123,7 +123,8 @@ def _event_data(occurrence: Occurrence, config: IcsFeedConfig) -> EventData:
         "online_url": place.online_url,
         "status": EventStatus.CANCELLED if occurrence.cancelled else EventStatus.SCHEDULED,
         "organizers": list(config.organizers),
-        "url": occurrence.url,
+        # A URL that is the way to join is the online URL, not the event's page.
+        "url": _page_url(occurrence.url, place.online_url),
         "languages": [language],
         "tags": _tags(occurrence.categories),
     }
@@ -150,9 +151,9 @@ class _Place:
             return cls(AttendanceMode.ONLINE, None, online_url)
         if venue is not None:
             return cls(AttendanceMode.OFFLINE, venue, None)
-        if occurrence.url is not None:
-            return cls(AttendanceMode.ONLINE, None, None)  # no place given: its page is the way
-        raise SkippableRecord("no venue, no online URL and no event URL: nowhere to attend")
+        # No place and no link (a cancelled entry, an announcement without a place
+        # yet): kept with its place unknown; a page URL tells nothing of where.
+        return cls(AttendanceMode.UNKNOWN, None, None)
 
 
 def _read_location(location: str | None) -> tuple[str | None, str | None, str | None]:
@@ -184,6 +185,12 @@ def _online_url(occurrence: Occurrence, location_link: str | None) -> str | None
     return None
 
 
+def _page_url(url: str | None, online_url: str | None) -> str | None:
+    if url is None or url == online_url or _meeting_host(url):
+        return None
+    return url
+
+
 def _meeting_host(url: str) -> bool:
     host = (urlsplit(url).hostname or "").lower()
     return any(host == known or host.endswith("." + known) for known in MEETING_HOSTS)
@@ -203,8 +210,17 @@ def _venue(
         # GEO alone is a place, unless the event is online: Meetup gives an online
         # event the coordinates of its group's city.
         return {"location": point} if point and not online else None
+    place = read_place(text)
     name, address = _split_place(text)
-    venue = {"name": name, "address": address, "country": _country(text), "location": point}
+    if name is not None and name == place.city:
+        name = None  # "Москва, ул. ...": the head is the city, not a venue's name
+    venue = {
+        "name": name,
+        "address": address,
+        "city": _short(place.city) if place.city else None,
+        "country": place.country,
+        "location": point,
+    }
     return {key: value for key, value in venue.items() if value}
 
 
@@ -226,15 +242,6 @@ def _split_place(text: str) -> tuple[str | None, str | None]:
 def _short(text: str) -> str | None:
     text = text.strip(_SEPARATORS)
     return text[:MAX_SHORT] or None
-
-
-def _country(text: str) -> str | None:
-    for part in reversed(re.split(r"[,()]", text)):
-        words = part.strip().casefold()
-        for name, code in COUNTRIES.items():
-            if words == name or words.startswith(name + " "):
-                return code
-    return None
 
 
 def choose_format(occurrence: Occurrence, config: IcsFeedConfig) -> EventFormat:

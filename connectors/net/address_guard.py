@@ -35,7 +35,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 import httpcore
 import httpx
 
-from connectors.framework.errors import FatalError
+from connectors.framework.errors import FatalError, RefusedByPolicy
 
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
@@ -61,12 +61,14 @@ _CATEGORIES: tuple[tuple[str, str], ...] = (
 )
 
 
-class RefusedAddress(FatalError):
+class RefusedAddress(RefusedByPolicy):
     """A request would have gone to an address the guard does not allow."""
 
     def __init__(self, host: str, address: str, reason: str) -> None:
         shown = host if host == address else f"{host} ({address})"
-        super().__init__(f"refused to connect to {shown}: {reason} address")
+        # A metadata address stays refused whatever is allowed: no setting opens it.
+        setting = None if reason == "cloud-metadata" else "allowed_networks"
+        super().__init__(f"refused to connect to {shown}: {reason} address", policy_field=setting)
         self.host = host
         self.address = address
         self.reason = reason

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from connectors.framework.conditional import Validators
-from connectors.framework.errors import FatalError
+from connectors.framework.errors import FatalError, RefusedByPolicy
 from connectors.net.decoding import PIECE, SizeCap
 from connectors.net.policy import FetchPolicy
 
@@ -53,7 +53,10 @@ def local_path(url: str, policy: FetchPolicy) -> Path | None:
     else:
         raise FatalError(f"{url}: only http(s) URLs and allowed local files are fetched")
     if not policy.allow_file_roots:
-        raise FatalError(f"{url}: local files are refused (allow_file_roots is empty)")
+        raise RefusedByPolicy(
+            f"{url}: local files are refused (allow_file_roots is empty)",
+            policy_field="allow_file_roots",
+        )
     return path
 
 
@@ -63,7 +66,10 @@ def path_under_roots(path: Path, roots: Iterable[Path]) -> Path:
     for root in roots:
         if resolved.is_relative_to(root.resolve()):
             return resolved
-    raise FatalError(f"{path}: local files are read only under allow_file_roots")
+    raise RefusedByPolicy(
+        f"{path}: local files are read only under allow_file_roots",
+        policy_field="allow_file_roots",
+    )
 
 
 def stat_local(path: Path, policy: FetchPolicy) -> LocalFile:

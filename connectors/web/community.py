@@ -30,13 +30,14 @@ from connectors.framework.errors import SkippableRecord
 from connectors.web.config import JsonLdPagesConfig
 from connectors.web.event import keywords
 from connectors.web.values import (
+    Left,
     Node,
     Page,
     as_list,
     clip,
-    country_code,
     localized,
     number,
+    read_country,
     text,
     texts,
 )
@@ -145,14 +146,16 @@ def _links(page: Page, node: Node, website: str | None) -> tuple[list[dict[str, 
     return channels[:30], wikidata
 
 
-def _place(page: Page, node: Node) -> dict[str, Any]:
+def _place(page: Page, node: Node, left: list[Left]) -> dict[str, Any]:
     address = page.resolve(node.get("address"))
     location = page.resolve(node.get("location"))
     if not isinstance(address, Mapping) and isinstance(location, Mapping):
         address = page.resolve(location.get("address"))
     found: dict[str, Any] = {}
     if isinstance(address, Mapping):
-        country = country_code(page.resolve(address.get("addressCountry")))
+        country, unknown = read_country(page.resolve(address.get("addressCountry")))
+        if unknown is not None:
+            left.append(("countries", unknown, f"{unknown!r} names no country we know"))
         found = {
             "city": text(address.get("addressLocality")),
             "region": text(address.get("addressRegion")),
@@ -223,7 +226,10 @@ def _identifiers(node: Node, wikidata: list[str]) -> list[dict[str, str]]:
     return found[:20]
 
 
-def community_payload(page: Page, node: Node, config: JsonLdPagesConfig) -> dict[str, Any]:
+def community_payload(
+    page: Page, node: Node, config: JsonLdPagesConfig, left: list[Left] | None = None
+) -> dict[str, Any]:
+    """The payload, or SkippableRecord; values left out of it are added to `left`."""
     name = localized(node.get("name"), config.language.value, limit=_SHORT)
     if name is None:
         raise SkippableRecord("the organization has no name")
@@ -236,7 +242,7 @@ def community_payload(page: Page, node: Node, config: JsonLdPagesConfig) -> dict
         "aliases": _aliases(node, name),
         "kind": kind,
         "form": form,
-        **_place(page, node),
+        **_place(page, node, left if left is not None else []),
         "website": website,
         "channels": channels,
         "founded_year": _year(node.get("foundingDate")),

@@ -20,7 +20,10 @@ from schema.taxonomy import (
     OrganizationForm,
 )
 
-_PAGE_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+# An http(s) page, or a file:// one of a local source (read under the allowed roots).
+_PAGE_URL = re.compile(
+    r"^(?:https?://[^\s/$.?#][^\s]*|file://(?:localhost)?/[^\s]+)$", re.IGNORECASE
+)
 
 PageUrl = Annotated[str, Field(pattern=_PAGE_URL.pattern, max_length=2000)]
 ExternalRef = Annotated[str, Field(min_length=1, max_length=200)]
@@ -60,7 +63,9 @@ class JsonLdPagesConfig(BaseModel):
         default_factory=dict, description="schema.org type -> format, over the built-in table"
     )
     default_attendance_mode: AttendanceMode | None = Field(
-        default=None, description="when a page says neither the mode nor the location"
+        default=None,
+        description="when a page says neither the mode nor the location; "
+        "unset, such an event is kept with its place unknown",
     )
     organizers: list[ExternalRef] = Field(
         default_factory=list, description="external ids added to every event's organizers"

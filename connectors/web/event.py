@@ -13,16 +13,18 @@ from datetime import date, datetime
 from typing import Any
 
 from connectors.framework.errors import SkippableRecord
+from connectors.framework.place_text import read_place
 from connectors.web.config import JsonLdPagesConfig
 from connectors.web.iso_dates import When, parse_moment, when
 from connectors.web.values import (
+    Left,
     Node,
     Page,
     as_list,
     clip,
-    country_code,
     localized,
     number,
+    read_country,
     text,
     texts,
 )
@@ -96,13 +98,16 @@ def event_format(
     return default
 
 
-def event_when(node: Node, default_timezone: str) -> When:
+def event_when(node: Node, default_timezone: str, venue: Mapping[str, Any] | None = None) -> When:
     start = text(node.get("startDate"))
     if start is None:
         raise SkippableRecord("the event has no startDate")
     end = text(node.get("endDate"))
     return when(
-        _moment("startDate", start), _moment("endDate", end) if end else None, default_timezone
+        _moment("startDate", start),
+        _moment("endDate", end) if end else None,
+        default_timezone,
+        venue,
     )
 
 
@@ -117,9 +122,16 @@ def _moment(name: str, value: str) -> datetime | date:
 class Where:
     venue: dict[str, Any] | None = None
     online_url: str | None = None
+    left: tuple[Left, ...] = ()  # values left out, for the stream's warnings
 
 
-def _venue(page: Page, place: Node) -> dict[str, Any] | None:
+def _text_place(line: str) -> dict[str, Any]:
+    """City and country of a place written as one line ("Novosibirsk, Russia")."""
+    place = read_place(line)
+    return {"city": place.city, "country": place.country}
+
+
+def _venue(page: Page, place: Node, left: list[Left]) -> dict[str, Any] | None:
     is_address = "PostalAddress" in page.types(place)
     address = place if is_address else page.resolve(place.get("address"))
     venue: dict[str, Any] = {}
@@ -128,10 +140,12 @@ def _venue(page: Page, place: Node) -> dict[str, Any] | None:
     if isinstance(address, Mapping):
         street = text(address.get("streetAddress"))
         city = text(address.get("addressLocality"))
-        country = country_code(page.resolve(address.get("addressCountry")))
+        country, unknown = read_country(page.resolve(address.get("addressCountry")))
+        if unknown is not None:
+            left.append(("venue.country", unknown, f"{unknown!r} names no country we know"))
         venue |= {"address": street, "city": city, "country": country}
     elif (line := text(address)) is not None:
-        venue["address"] = line
+        venue |= {"address": line, **_text_place(line)}
     geo = page.resolve(place.get("geo"))
     point = geo if isinstance(geo, Mapping) else place
     lat, lon = number(point.get("latitude")), number(point.get("longitude"))
@@ -144,20 +158,23 @@ def _venue(page: Page, place: Node) -> dict[str, Any] | None:
 def where(page: Page, node: Node) -> Where:
     """The venue and the online URL from `location` (Place, PostalAddress, text, virtual)."""
     venue, online = None, None
+    left: list[Left] = []
     for item in as_list(node.get("location")):
         location = page.resolve(item)
         if isinstance(location, Mapping):
             if "VirtualLocation" in page.types(location):
                 online = online or page.url_of(location.get("url"))
             else:
-                venue = venue or _venue(page, location)
+                venue = venue or _venue(page, location, left)
         elif isinstance(location, str) and location.strip():
             # A bare URL is where to join online; other text names the place.
             if "://" in location:
                 online = online or page.url_of(location)
             elif venue is None:
-                venue = {"name": clip(location.strip(), _SHORT)}
-    return Where(venue, online)
+                line = clip(location.strip(), _SHORT)
+                found = {"name": line, **_text_place(line)}
+                venue = {k: v for k, v in found.items() if v}
+    return Where(venue, online, tuple(left))
 
 
 def event_status(page: Page, node: Node) -> EventStatus:
@@ -170,7 +187,11 @@ def attendance_mode(
 ) -> AttendanceMode | None:
     term = page.term(node.get("eventAttendanceMode"))
     if term in MODE_BY_TERM:
-        return MODE_BY_TERM[term]
+        mode = MODE_BY_TERM[term]
+        # "Offline" without a location says how, not where: the place is unknown.
+        if mode is AttendanceMode.OFFLINE and not place.venue:
+            return AttendanceMode.UNKNOWN
+        return mode
     # Not said: the locations given tell it.
     if place.venue and place.online_url:
         return AttendanceMode.MIXED
@@ -250,18 +271,28 @@ def keywords(node: Node) -> list[str]:
     return found[:50]
 
 
-def event_payload(page: Page, node: Node, config: JsonLdPagesConfig) -> dict[str, Any]:
-    """The payload, or SkippableRecord with a reason when a required part is missing."""
+def known_place(mode: AttendanceMode | None, venue: Mapping[str, Any] | None) -> AttendanceMode:
+    """The mode to store: an offline event whose venue is not given, or one that says
+    nothing of where, has its place unknown rather than rejected or invented."""
+    if mode is None or (mode is AttendanceMode.OFFLINE and not venue):
+        return AttendanceMode.UNKNOWN
+    return mode
+
+
+def event_payload(
+    page: Page, node: Node, config: JsonLdPagesConfig, left: list[Left] | None = None
+) -> dict[str, Any]:
+    """The payload, or SkippableRecord with a reason when a required part is missing;
+    values left out of it (a country no one knows) are added to `left`."""
     title = localized(node.get("name"), config.language.value, limit=_SHORT)
     if title is None:
         raise SkippableRecord("the event has no name")
     place = where(page, node)
-    mode = attendance_mode(page, node, place, config.default_attendance_mode)
-    if mode is None:
-        raise SkippableRecord(
-            "the event says neither its attendance mode nor a location, and the source "
-            "has no default_attendance_mode"
-        )
+    if left is not None:
+        left.extend(place.left)
+    mode = known_place(
+        attendance_mode(page, node, place, config.default_attendance_mode), place.venue
+    )
     organizers = organizer_refs(page, node)
     organizers += [ref for ref in config.organizers if ref not in organizers]
     payload: dict[str, Any] = {
@@ -270,7 +301,7 @@ def event_payload(page: Page, node: Node, config: JsonLdPagesConfig) -> dict[str
         "format": event_format(
             page.types(node), config.default_format, config.format_by_type
         ).value,
-        **event_when(node, config.default_timezone).payload(),
+        **event_when(node, config.default_timezone, place.venue).payload(),
         "attendance_mode": mode.value,
         "venue": place.venue,
         "online_url": place.online_url,

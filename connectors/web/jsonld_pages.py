@@ -32,7 +32,10 @@ from connectors.framework.contract import (
     Emitted,
     Fetched,
     Fetcher,
+    FieldWarning,
+    Mapped,
     Rejected,
+    Skipped,
     State,
     Stream,
 )
@@ -42,14 +45,14 @@ from connectors.web.community import community_payload, is_community
 from connectors.web.config import JsonLdPagesConfig
 from connectors.web.event import event_payload, is_event
 from connectors.web.html import BlockError, Extraction, extract_jsonld, parse_block
-from connectors.web.values import Node, Page, bounded_id, read_page
+from connectors.web.values import Left, Node, Page, bounded_id, read_page, text
 from schema.models import CommunityData, EventData, Listing
 from schema.taxonomy import EntityType
 
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _JSON_TYPES = ("application/ld+json", "application/json")
 
-Mapper = Callable[[Page, Node, JsonLdPagesConfig], dict[str, Any]]
+Mapper = Callable[[Page, Node, JsonLdPagesConfig, list[Left]], dict[str, Any]]
 
 
 def page_jsonld(fetched: Fetched) -> Extraction:
@@ -94,6 +97,9 @@ class JsonLdStream:
     config: JsonLdPagesConfig
     fetcher: Fetcher
     kind: _Kind
+    # Every kind the source reads; the stream that comes first reports the nodes none
+    # of them takes as `Skipped` (a page's band, its WebPage and BreadcrumbList nodes).
+    kinds: tuple[_Kind, ...] = ()
 
     @property
     def name(self) -> str:
@@ -140,16 +146,22 @@ class JsonLdStream:
             )
         # Relative @id and url values resolve against where the page really was.
         page = read_page(fetched.url or url, found.blocks)
+        reports_skipped = bool(self.kinds) and self.kinds[0] is self.kind
         for index, node in enumerate(page.nodes):
             if self.kind.accepts(page, node, self.config):
                 external_id = page.reference(node) or bounded_id(f"{url}#{index}")
                 yield from self._record(page, node, external_id, seen)
+            elif reports_skipped and not any(
+                kind.accepts(page, node, self.config) for kind in self.kinds
+            ):
+                yield _skipped(page, node, url, index, self.kinds)
 
     def _record(
         self, page: Page, node: Node, external_id: str, seen: dict[str, str | None]
     ) -> Iterator[Emitted]:
+        left: list[Left] = []
         try:
-            payload = self.kind.mapper(page, node, self.config)
+            payload = self.kind.mapper(page, node, self.config, left)
             self.kind.model.model_validate(payload)
         except SkippableRecord as skipped:
             yield Rejected(f"{skipped.reason} (on {page.url})", external_id, dict(node))
@@ -168,6 +180,8 @@ class JsonLdStream:
             if external_id in seen:
                 return
         seen[external_id] = starts
+        for field, raw, message in left:
+            yield FieldWarning(external_id, field, raw, f"{message} (on {page.url})")
         yield Listing(
             entity=self.kind.entity,
             source_id=self.source_id,
@@ -175,6 +189,33 @@ class JsonLdStream:
             payload=payload,
             url=payload.get("url") or payload.get("website") or page.url,
         )
+
+    def remap(self, raw: Any, external_id: str, entity: EntityType) -> list[Mapped] | None:
+        """A node kept unmapped (`_record`'s raw), mapped with today's configuration; its
+        page is the node alone (other nodes of the page it named are not stored)."""
+        if entity is not self.kind.entity or not isinstance(raw, dict):
+            return None  # an invalid block's text: only its page can be read again
+        base = external_id if external_id.startswith(("http", "file:")) else self.config.urls[0]
+        page = read_page(base.partition("#")[0], [raw])
+        return [
+            item
+            for item in self._record(page, raw, external_id, {})
+            if isinstance(item, Listing | Rejected | FieldWarning)
+        ]
+
+
+def _skipped(page: Page, node: Node, url: str, index: int, kinds: tuple[_Kind, ...]) -> Skipped:
+    types = "/".join(page.types(node)) or "a node without a type"
+    name = text(node.get("name"))
+    wanted = [
+        ("an " if kind.entity.value[0] in "aeiou" else "a ") + kind.entity.value for kind in kinds
+    ]
+    why = f"not {wanted[0]}" if len(wanted) == 1 else "neither " + " nor ".join(wanted)
+    what = f"{types} {name!r}" if name else types
+    return Skipped(
+        f"{what} on {page.url}: {why}",
+        page.reference(node) or bounded_id(f"{url}#{index}"),
+    )
 
 
 def _read_state(state: State | None) -> tuple[dict[str, dict[str, str]], int]:
@@ -209,4 +250,7 @@ class JsonLdPagesConnector:
     def streams(self) -> Sequence[Stream]:
         kinds = [EVENTS] if self.config.wants_events else []
         kinds += [COMMUNITIES] if self.config.wants_communities else []
-        return [JsonLdStream(self.source_id, self.config, self.fetcher, kind) for kind in kinds]
+        return [
+            JsonLdStream(self.source_id, self.config, self.fetcher, kind, tuple(kinds))
+            for kind in kinds
+        ]

@@ -18,6 +18,11 @@ How an item becomes an event, in order of trust:
 | attendance mode | JSON-LD > "hybrid"/"гибрид" > "online"/"онлайн"/"webinar" > default     |
 | venue           | JSON-LD location > `default_venue`                                     |
 | status          | JSON-LD > "cancelled"/"отменено" or "postponed"/"перенесено" in title  |
+| time zone       | the venue's (coordinates, country) > `default_timezone`                |
+
+An item with a date and a title but no venue, when nothing says it is online, is
+kept with its place unknown (`AttendanceMode.UNKNOWN`): no venue is invented for
+it, and it is not rejected for want of one.
 """
 
 from __future__ import annotations
@@ -31,7 +36,16 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from connectors.framework.contract import Checkpoint, Emitted, Fetcher, Rejected, State, Stream
+from connectors.framework.contract import (
+    Checkpoint,
+    Emitted,
+    Fetcher,
+    FieldWarning,
+    Mapped,
+    Rejected,
+    State,
+    Stream,
+)
 from connectors.framework.errors import FatalError, SkippableRecord
 from connectors.framework.reasons import validation_reason
 from connectors.web.config import ExternalRef, PageUrl, check_timezone
@@ -40,6 +54,7 @@ from connectors.web.event import (
     event_status,
     event_when,
     is_event,
+    known_place,
     languages,
     pricing,
     where,
@@ -53,7 +68,7 @@ from connectors.web.text_dates import (
     find_in_text,
     microformat_start,
 )
-from connectors.web.values import Node, Page, bounded_id, clip, read_page
+from connectors.web.values import Left, Node, Page, bounded_id, clip, read_page
 from schema.dates import not_a_date_time
 from schema.models import EventData, Listing, Venue
 from schema.taxonomy import AttendanceMode, EntityType, EventFormat, EventStatus, Lang
@@ -145,9 +160,14 @@ def _reference_day(item: FeedItem, zone: ZoneInfo) -> date:
     return published.astimezone(zone).date()
 
 
-def item_when(item: FeedItem, config: RssFeedConfig, embedded: tuple[Page, Node] | None) -> When:
+def item_when(
+    item: FeedItem,
+    config: RssFeedConfig,
+    embedded: tuple[Page, Node] | None,
+    venue: dict[str, Any] | None = None,
+) -> When:
     if embedded is not None and embedded[1].get("startDate"):
-        return event_when(embedded[1], config.default_timezone)
+        return event_when(embedded[1], config.default_timezone, venue)
     reference = _reference_day(item, ZoneInfo(config.default_timezone))
     html = (item.content or "") + (item.summary or "")
     found = find_in_microformats(html, reference) if html else None
@@ -159,7 +179,7 @@ def item_when(item: FeedItem, config: RssFeedConfig, embedded: tuple[Page, Node]
         if written is not None:  # a start was marked up, and it is not a date
             raise SkippableRecord(f"dt-start: {not_a_date_time(written)}")
         raise SkippableRecord("no event date in the item")
-    return when(found.start, found.end, config.default_timezone)
+    return when(found.start, found.end, config.default_timezone, venue)
 
 
 def item_format(item: FeedItem, title: str, config: RssFeedConfig) -> EventFormat:
@@ -174,18 +194,22 @@ def item_format(item: FeedItem, title: str, config: RssFeedConfig) -> EventForma
     return config.default_format
 
 
-def item_payload(item: FeedItem, config: RssFeedConfig, base: str) -> dict[str, Any]:
+def item_payload(
+    item: FeedItem, config: RssFeedConfig, base: str, left: list[Left] | None = None
+) -> dict[str, Any]:
+    """The payload, or SkippableRecord; values left out of it are added to `left`."""
     title = clip(html_to_text(item.title or ""), _SHORT)
     if not title:
         raise SkippableRecord("the item has no title")
     lang = config.language.value
     embedded = _embedded_event(item, base)
-    timing = item_when(item, config, embedded)
     words = " ".join([title, *item.categories])
     payload: dict[str, Any] = {}
     if embedded is not None:
         page, node = embedded
         place = where(page, node)
+        if left is not None:
+            left.extend(place.left)
         mode = attendance_mode(page, node, place, None)
         status = event_status(page, node)
         payload |= {"online_url": place.online_url, "languages": languages(node)}
@@ -204,12 +228,9 @@ def item_payload(item: FeedItem, config: RssFeedConfig, base: str) -> dict[str, 
     if status is EventStatus.SCHEDULED:
         status = next((s for s, rule in _STATUS_WORDS if rule.search(title)), status)
     if venue is None and mode is not AttendanceMode.ONLINE and config.default_venue:
-        venue = config.default_venue.model_dump(exclude_none=True)
-    if venue is None and mode is AttendanceMode.OFFLINE:
-        raise SkippableRecord(
-            "an offline event needs a venue: the item gives none and the source has no "
-            "default_venue"
-        )
+        venue = config.default_venue.model_dump(exclude_none=True, mode="json")
+    mode = known_place(mode, venue)  # offline, but no venue given: the place is unknown
+    timing = item_when(item, config, embedded, venue)
     text = html_to_text(item.content or item.summary or "")
     tags = list(dict.fromkeys(clip(c.strip(), _TAG) for c in item.categories if c.strip()))
     payload |= {
@@ -263,34 +284,56 @@ class RssFeedStream:
         feed = parse_feed(fetched.body, url=self.config.url)
         seen: set[str] = set()
         for item in feed.items:
-            emitted = self._item(item, fetched.url or self.config.url)
-            if isinstance(emitted, Listing):
-                if emitted.external_id in seen:  # a feed repeating an item: keep the first
+            mapped = self._item(item, fetched.url or self.config.url)
+            listing = mapped[-1]
+            if isinstance(listing, Listing):
+                if listing.external_id in seen:  # a feed repeating an item: keep the first
                     continue
-                seen.add(emitted.external_id)
-            yield emitted
+                seen.add(listing.external_id)
+            for emitted in mapped:
+                yield emitted
         yield Checkpoint(fetched.validators)
 
-    def _item(self, item: FeedItem, base: str) -> Listing | Rejected:
+    def _item(self, item: FeedItem, base: str) -> list[Listing | Rejected | FieldWarning]:
+        """The item's listing (or why not), after the warnings for values left out."""
         raw = {**vars(item), "published": item.published.isoformat() if item.published else None}
         identity = item.id or item.link
         if not identity:
-            return Rejected("the item has neither a guid/id nor a link to identify it", raw=raw)
+            return [Rejected("the item has neither a guid/id nor a link to identify it", raw=raw)]
         external_id = bounded_id(identity)
+        left: list[Left] = []
         try:
-            payload = item_payload(item, self.config, base)
+            payload = item_payload(item, self.config, base, left)
             EventData.model_validate(payload)
         except SkippableRecord as skipped:
-            return Rejected(skipped.reason, external_id, raw)
+            return [Rejected(skipped.reason, external_id, raw)]
         except ValidationError as error:
-            return Rejected(validation_reason(error, whole="payload"), external_id, raw)
-        return Listing(
+            return [Rejected(validation_reason(error, whole="payload"), external_id, raw)]
+        warnings = [FieldWarning(external_id, f, value, why) for f, value, why in left]
+        listing = Listing(
             entity=EntityType.EVENT,
             source_id=self.source_id,
             external_id=external_id,
             payload=payload,
             url=item.link or self.config.url,
         )
+        return [*warnings, listing]
+
+    def remap(self, raw: Any, external_id: str, entity: EntityType) -> list[Mapped] | None:
+        """An item kept unmapped (`_item`'s raw), mapped with today's configuration."""
+        item = _stored_item(raw) if entity is EntityType.EVENT else None
+        return None if item is None else self._item(item, item.link or self.config.url)
+
+
+def _stored_item(raw: Any) -> FeedItem | None:
+    if not isinstance(raw, dict) or set(raw) != set(FeedItem.__dataclass_fields__):
+        return None
+    published = raw["published"]
+    try:
+        moment = datetime.fromisoformat(published) if isinstance(published, str) else None
+        return FeedItem(**{**raw, "published": moment})
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

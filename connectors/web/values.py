@@ -16,9 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from connectors.framework.countries import country_code as country_code_of
 from connectors.web.html import html_to_text
 
 Node = Mapping[str, Any]
+# A value a mapper left out of a payload: (payload field, the value as written, why).
+# The stream turns each into a `FieldWarning` an admin can list.
+Left = tuple[str, Any, str]
 
 _SCHEMA_URL = re.compile(r"^https?://(?:www\.)?schema\.org/?", re.IGNORECASE)
 _ABSOLUTE = re.compile(r"^https?://", re.IGNORECASE)
@@ -135,59 +139,31 @@ def localized(value: Any, language: str, *, limit: int = 10_000) -> dict[str, st
     return {lang: content for lang, content in cleaned.items() if content} or None
 
 
-# Names sites write instead of ISO codes; the codes themselves are always accepted.
-_COUNTRY_NAMES = {
-    "russia": "RU",
-    "russian federation": "RU",
-    "россия": "RU",
-    "российская федерация": "RU",
-    "рф": "RU",
-    "belarus": "BY",
-    "беларусь": "BY",
-    "kazakhstan": "KZ",
-    "казахстан": "KZ",
-    "armenia": "AM",
-    "армения": "AM",
-    "georgia": "GE",
-    "uzbekistan": "UZ",
-    "узбекистан": "UZ",
-    "serbia": "RS",
-    "сербия": "RS",
-    "united states": "US",
-    "united states of america": "US",
-    "usa": "US",
-    "сша": "US",
-    "united kingdom": "GB",
-    "uk": "GB",
-    "germany": "DE",
-    "deutschland": "DE",
-    "германия": "DE",
-    "france": "FR",
-    "франция": "FR",
-    "netherlands": "NL",
-    "the netherlands": "NL",
-    "нидерланды": "NL",
-}
-
-
-def country_code(value: Any) -> str | None:
-    """An ISO 3166-1 alpha-2 code from a code, a known name or a `Country` node."""
+def read_country(value: Any) -> tuple[str | None, str | None]:
+    """(ISO 3166-1 alpha-2 code, None) from a code, a name in any language or a `Country`
+    node (connectors.framework.countries); (None, the text as written) when the value
+    names no country we know, so the caller keeps it as a warning; (None, None) if empty."""
     candidates: list[Any] = []
     for item in as_list(value):
         if isinstance(item, Mapping):
             candidates += [item.get("identifier"), item.get("alternateName"), item.get("name")]
         else:
             candidates.append(item)
+    written = None
     for candidate in candidates:
         name = text(candidate)
         if not name:
             continue
-        # Names first: "UK" is written for GB, whose ISO code it is not.
-        if name.lower() in _COUNTRY_NAMES:
-            return _COUNTRY_NAMES[name.lower()]
-        if re.fullmatch(r"[A-Za-z]{2}", name):
-            return name.upper()
-    return None
+        code = country_code_of(name)
+        if code is not None:
+            return code, None
+        written = written or name
+    return None, written
+
+
+def country_code(value: Any) -> str | None:
+    """An ISO 3166-1 alpha-2 code from a code, a name or a `Country` node, else None."""
+    return read_country(value)[0]
 
 
 def number(value: Any) -> float | None:

@@ -108,7 +108,9 @@ class RejectedListingQuery:
 class RejectedListingMutation:
     @strawberry.mutation(
         description="Validate a source's stored rejected listings again, without fetching "
-        "(after a mapping or validation fix); refused while a run is active (admin)"
+        "(after a mapping or validation fix): raw records a connector could not map are "
+        "mapped again with the source's configuration as it is now; refused while a run "
+        "is active (admin)"
     )
     async def reprocess_listings(self, info: Info, source_id: str) -> ReprocessResult:
         return await info.context.admin.reprocess_listings(source_id)

@@ -51,6 +51,13 @@ class SyncCounts:
     unchanged: int
     rejected: int
     withdrawn: int
+    warnings: int = strawberry.field(
+        description="Values kept listings were stored without (see `listingWarnings`)"
+    )
+    skipped: int = strawberry.field(
+        description="Records the source passed over on purpose (not events: a band, a "
+        "page's WebPage node); `SyncRun.skipped` shows a sample"
+    )
 
 
 @strawberry.type(description="How far a run has got")
@@ -98,6 +105,13 @@ class SyncRun:
     counts: SyncCounts
     progress: SyncProgress
     errors: list[SyncRunError] = strawberry.field(description="A sample of the run's errors")
+    note: str | None = strawberry.field(
+        description="Why the run did otherwise than asked, e.g. a full pass after the "
+        "source's configuration changed"
+    )
+    skipped: list[SyncRunError] = strawberry.field(
+        description="A sample of the records passed over on purpose, and why"
+    )
 
     @classmethod
     def from_doc(cls, doc: RunDoc, now: datetime | None = None) -> SyncRun:
@@ -135,6 +149,11 @@ class SyncRun:
                 SyncRunError(where=str(e.get("where", "")), message=str(e.get("message", "")))
                 for e in doc.get("errors") or []
             ],
+            skipped=[
+                SyncRunError(where=str(e.get("where", "")), message=str(e.get("message", "")))
+                for e in doc.get("skipped") or []
+            ],
+            note=doc.get("note"),
         )
 
 
@@ -146,6 +165,8 @@ def _counts(stored: RunCounts) -> SyncCounts:
         unchanged=int(stored.get("unchanged") or 0),
         rejected=int(stored.get("rejected") or 0),
         withdrawn=int(stored.get("withdrawn") or 0),
+        warnings=int(stored.get("warnings") or 0),
+        skipped=int(stored.get("skipped") or 0),
     )
 
 

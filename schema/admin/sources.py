@@ -76,6 +76,10 @@ class ConnectorKind:
     kind: str
     description: str
     config_schema: JSON = strawberry.field(description="JSON Schema of its `config`")
+    example: JSON = strawberry.field(
+        description="A source of this kind as `createSource` takes it (and `guildgraph "
+        "sources add` as a file)"
+    )
 
 
 SourceResult = Annotated[
@@ -107,7 +111,10 @@ class SourceQuery:
     async def connector_kinds(self, info: Info) -> list[ConnectorKind]:
         return [
             ConnectorKind(
-                kind=k.kind, description=k.description, config_schema=JSON(k.config_schema)
+                kind=k.kind,
+                description=k.description,
+                config_schema=JSON(k.config_schema),
+                example=JSON(k.example),
             )
             for k in await info.context.admin.connector_kinds()
         ]

@@ -9,13 +9,15 @@ There are two kinds, told apart by their reasons:
   not stored, so a mapping fix reaches these only through a sync that fetches
   them again (a FULL sync re-reads everything).
 - a *raw record* the connector could not map at all (`keep_unusable`: one reason
-  at path "record"). For connectors whose mapping reads exactly the stored raw
-  record (`REMAPPABLE`: a JSON API record, a CSV row), reprocessing applies the
-  source's current mapping to it and ingests the result when it validates; one
-  that does not stays stored raw (with the new reason), so a later fix can map it
-  again. Other connectors store
-  what their own parsing saw (an iCalendar block, a GeoJSON feature before its
-  geometry is read, a Singer line without its stream, ...): those are skipped.
+  at path "record"). Every stream that can map such a record again
+  (`connectors.framework.contract.Remappable`: CSV rows, JSON API records, cluster
+  features and records, GraphQL nodes and children, Singer records, RSS items,
+  JSON-LD nodes) does so with the source's configuration as it is now, and the
+  result is ingested when it validates, with the warnings of values it was kept
+  without; one that does not stays stored raw (with the new reason), so a later fix
+  can map it again. What no stream can map again is skipped: text a parser could not
+  read (a malformed line, an invalid JSON-LD block), an iCalendar block (its
+  occurrences are made from the whole series), a row that does not fit its header.
 
 Reprocessing is refused while the source has an active run, so it never races a
 sync writing the same listings.
@@ -30,15 +32,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.framework.contract import Rejected
-from connectors.framework.mapping import FieldMapping, to_listing
-from connectors.registry import ConfigError, validate_config
+from connectors.framework.contract import (
+    FieldWarning,
+    Mapped,
+    Rejected,
+    Remappable,
+    Stream,
+)
+from connectors.framework.errors import FatalError
+from connectors.registry import ConfigError, build_connector
 from schema.admin.rejected import UNMAPPED_PATH
 from schema.admin.reports import ReprocessReport
 from schema.documents import ListingDoc, RejectedListingView, SourceDoc
 from schema.models import Listing
 from schema.relay import Page, PageRequest
 from schema.taxonomy import EntityType
+from service.ingest import warnings
 from service.ingest.pipeline import Outcome, ingest
 from service.ingest.rejected import keep_unusable
 from service.ingest.validation import validate
@@ -48,8 +57,6 @@ from service.storage.keyset import Ordering
 
 BATCH = 200
 REJECTED = Ordering.by("rejected", "external_id")
-# Kinds whose `Rejected.raw` is the very record `config.mapping` reads.
-REMAPPABLE = frozenset({"json_api", "csv"})
 
 
 def _selection(source_id: str) -> dict[str, Any]:
@@ -76,22 +83,32 @@ async def rejected_page(
     return REJECTED.page(stored.rejected_listing_view.all(docs), page, total)
 
 
-def remapping(source: SourceDoc) -> FieldMapping | None:
-    """The mapping to apply to stored raw records, when this connector allows it."""
-    if source.get("kind") not in REMAPPABLE:
-        return None
+class _NothingFetched:
+    """The fetcher of a connector built to map stored records again: it fetches nothing."""
+
+    async def get(self, url: str, **_: Any) -> Any:
+        raise FatalError("reprocessing reads stored records only")
+
+    async def post_json(self, url: str, payload: Any, **_: Any) -> Any:
+        raise FatalError("reprocessing reads stored records only")
+
+    def stream(self, url: str, **_: Any) -> Any:
+        raise FatalError("reprocessing reads stored records only")
+
+
+def remapping_streams(source: SourceDoc) -> list[Stream]:
+    """The source's streams that can map a stored raw record again (none for a partner
+    source, or a configuration that no longer validates)."""
+    kind = source.get("kind")
+    if kind is None or kind == "push":
+        return []
     try:
-        config = validate_config(source["kind"], source.get("config") or {})
+        connector = build_connector(
+            kind, source["_id"], source.get("config") or {}, _NothingFetched()
+        )
     except ConfigError:
-        return None
-    mapping = getattr(config, "mapping", None)
-    return mapping if isinstance(mapping, FieldMapping) else None
-
-
-def _is_broken_row(raw: dict[str, Any]) -> bool:
-    # A CSV row with the wrong number of cells is kept as {"cells", "extra"}, and a
-    # JSON record that is not an object as {"raw": value}: there is nothing to map.
-    return set(raw) in ({"cells", "extra"}, {"raw"})
+        return []
+    return [stream for stream in connector.streams() if isinstance(stream, Remappable)]
 
 
 @dataclass
@@ -113,10 +130,14 @@ class _Reprocessing:
     def __init__(self, db: Database, source: SourceDoc) -> None:
         self.db = db
         self.source_id: str = source["_id"]
-        self.mapping = remapping(source)
+        self.streams = remapping_streams(source)
         self.tally = _Tally()
 
     async def run(self) -> ReprocessReport:
+        with warnings.collecting():
+            return await self._run()
+
+    async def _run(self) -> ReprocessReport:
         after = ""
         while True:
             docs = (
@@ -194,13 +215,29 @@ class _Reprocessing:
             return None  # a key or URL today's rules refuse: only a fresh sync can fix it
 
     def remap(self, doc: ListingDoc) -> Listing | Rejected | None:
-        raw = doc["rejected"]["payload"]
-        if self.mapping is None or not isinstance(raw, dict) or _is_broken_row(raw):
+        """The stored raw record mapped again (its warnings recorded), or None when no
+        stream of the source can map it."""
+        raw, entity = doc["rejected"]["payload"], EntityType(doc["entity"])
+        mapped: list[Mapped] | None = None
+        for stream in self.streams:
+            if isinstance(stream, Remappable):
+                mapped = stream.remap(raw, doc["external_id"], entity)
+            if mapped:
+                break
+        if not mapped:
             return None
-        mapped = to_listing(self.mapping, self.source_id, raw, read_from=doc["rejected"].get("url"))
-        if isinstance(mapped, Listing) and mapped.entity.value != doc["entity"]:
-            return None  # the mapping now makes another entity of it: a sync decides that
-        return mapped
+        result = mapped[-1]
+        if isinstance(result, FieldWarning):
+            return None
+        if isinstance(result, Listing):
+            if result.entity is not entity:
+                return None  # the mapping now makes another entity of it: a sync decides that
+            for note in mapped[:-1]:
+                if isinstance(note, FieldWarning):
+                    warnings.record(
+                        self.source_id, result.external_id, note.field, note.raw, note.message
+                    )
+        return result
 
     async def ingest(self, pending: list[_Pending]) -> None:
         if not pending:
@@ -211,6 +248,8 @@ class _Reprocessing:
             unique.setdefault(item.listing.external_id, item)
         items = list(unique.values())
         results = await ingest(self.db, [item.listing for item in items])
+        keys = [item.listing.external_id for item in items]
+        await warnings.store(self.db, self.source_id, keys, warnings.take(self.source_id, keys))
         settled: list[str] = []
         moved: list[str] = []
         for item, result in zip(items, results, strict=True):

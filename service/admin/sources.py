@@ -24,6 +24,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import SecretStr, ValidationError
 from strawberry import UNSET
 
+from connectors.examples import EXAMPLES
 from connectors.registry import KINDS
 from schema.admin.problems import (
     AdminInputProblem,
@@ -36,13 +37,18 @@ from schema.admin.runs import SyncRunActive
 from schema.documents import SourceDoc, SourceView
 from schema.inputs import SourceInput, SourceUpdate
 from schema.ports.admin import KindInfo
+from service.admin import plain_words
 from service.admin.runs import run_active
+from service.admin.source_checks import file_problems
+from service.ingest import warnings
 from service.ingest.withdrawal import withdraw_unseen
+from service.settings import Settings
 from service.storage import stored
 from service.storage.collections import API_KEYS, LISTINGS, SOURCES, Database
 from service.sync.cron import next_due
 from service.sync.runs import active_run
 from service.sync.sources import (
+    PUSH,
     SourceError,
     SourceSpec,
     add_source,
@@ -76,7 +82,10 @@ def view(doc: SourceDoc, now: datetime) -> SourceView:
 def connector_kinds() -> list[KindInfo]:
     return [
         KindInfo(
-            kind=name, description=kind.description, config_schema=kind.config.model_json_schema()
+            kind=name,
+            description=kind.description,
+            config_schema=kind.config.model_json_schema(),
+            example=EXAMPLES[name],
         )
         for name, kind in KINDS.items()
     ]
@@ -132,15 +141,6 @@ def _with_stored_secrets(
     return config
 
 
-def _named(field: str, message: str) -> AdminInputProblem:
-    """One problem; a message naming a part of the field ("fields.x: ...") extends it."""
-    message = message.removeprefix(_VALUE_ERROR)
-    part, separator, rest = message.partition(": ")
-    if separator and _PATH.match(part):
-        return _named(f"{field}.{part}", rest)
-    return AdminInputProblem(field=field, message=message)
-
-
 def _split_message(text: str) -> list[AdminInputProblem]:
     """Problems from a message that starts with the field it is about ("kind: ...")."""
     problems = []
@@ -148,31 +148,48 @@ def _split_message(text: str) -> list[AdminInputProblem]:
         field, separator, message = part.partition(": ")
         field = _VALIDATOR_STEP.sub("", field)
         if separator and _PATH.match(field):
-            problems.append(_named(field, message))
+            problems.append(plain_words.named(field, message))
         else:
             problems.append(AdminInputProblem(field="input", message=part))
     return problems
 
 
-def spec_problems(error: ValidationError) -> list[AdminInputProblem]:
-    problems: list[AdminInputProblem] = []
+def spec_problems(error: ValidationError, given: dict[str, Any]) -> list[AdminInputProblem]:
+    """Every problem of a source spec, one per field in plain words: the connector
+    configuration's too, whatever else is wrong (pydantic checks it only once the
+    other fields are valid)."""
+    found = plain_words.problems(error, SourceSpec)
+    kind, config = given.get("kind"), given.get("config")
+    remade = isinstance(kind, str) and kind in KINDS and isinstance(config, dict)
     for item in error.errors(include_url=False):
-        location = ".".join(str(part) for part in item["loc"])
-        if location:
-            problems.append(_named(location, str(item["msg"])))
-        else:  # a model-level check: its message names the field
-            problems.extend(_split_message(str(item["msg"])))
-    return problems
+        if not item["loc"]:  # a check of the whole spec (the connector's config: see below)
+            found += [p for p in _split_message(str(item["msg"])) if not (remade and _of_config(p))]
+    if remade and isinstance(kind, str) and isinstance(config, dict):
+        try:
+            KINDS[kind].config.model_validate(config)
+        except ValidationError as invalid:
+            found += plain_words.problems(invalid, KINDS[kind].config, prefix="config.")
+    unique: list[AdminInputProblem] = []
+    for problem in found:
+        if problem not in unique:
+            unique.append(problem)
+    return unique
+
+
+def _of_config(problem: AdminInputProblem) -> bool:
+    return problem.field == "config" or problem.field.startswith("config.")
 
 
 def _validated(fields: dict[str, Any]) -> SourceSpec | InvalidAdminInput:
     try:
         return SourceSpec.model_validate(fields)
     except ValidationError as error:
-        return InvalidAdminInput.of(spec_problems(error))
+        return InvalidAdminInput.of(spec_problems(error, fields))
 
 
-async def create(db: Database, given: SourceInput) -> SourceDoc | InvalidAdminInput:
+async def create(
+    db: Database, given: SourceInput, settings: Settings
+) -> SourceDoc | InvalidAdminInput:
     spec = _validated(
         {
             "id": given.id,
@@ -187,6 +204,10 @@ async def create(db: Database, given: SourceInput) -> SourceDoc | InvalidAdminIn
     )
     if isinstance(spec, InvalidAdminInput):
         return spec
+    if spec.kind != PUSH:
+        problems = await file_problems(spec.id, spec.kind, spec.config, settings)
+        if problems:
+            return InvalidAdminInput.of(problems)
     try:
         return await add_source(db, spec)
     except SourceError as error:  # the id is taken
@@ -194,7 +215,7 @@ async def create(db: Database, given: SourceInput) -> SourceDoc | InvalidAdminIn
 
 
 async def update(
-    db: Database, source_id: str, changes: SourceUpdate
+    db: Database, source_id: str, changes: SourceUpdate, settings: Settings
 ) -> SourceDoc | InvalidAdminInput | SourceNotFound:
     found = await db[SOURCES].find_one({"_id": source_id})
     if found is None:
@@ -215,6 +236,10 @@ async def update(
         return spec
     if not given:
         return source
+    if "config" in given and spec.kind != PUSH and spec.config != source.get("config"):
+        problems = await file_problems(source_id, spec.kind, spec.config, settings)
+        if problems:
+            return InvalidAdminInput.of(problems)
     checked = spec.model_dump(mode="json")
     updated = await update_source(db, source_id, {name: checked[name] for name in given})
     return updated if updated is not None else SourceNotFound.of(source_id)
@@ -247,6 +272,7 @@ async def delete(
     # An epoch no listing was ever seen in: every applied listing is withdrawn.
     withdrawn = await withdraw_unseen(db, source_id, f"delete-{uuid.uuid4().hex}")
     deleted = await db[LISTINGS].delete_many({"source_id": source_id})
+    await warnings.forget_source(db, source_id)
     await delete_source(db, source_id)
     return SourceDeleted(
         source_id=source_id,

@@ -31,7 +31,10 @@ async def admin_port(settings: Settings) -> AsyncIterator[AdminService]:
 
 
 def print_problems(title: str, problems: InvalidAdminInput) -> None:
-    """One line per field, in the admin API's own words."""
+    """One line per field, in the admin API's own words (never wrapped: one field, one
+    line, however narrow the terminal)."""
     errors.print(f"[red]{title}[/red]")
     for problem in problems.problems:
-        errors.print(f"  {problem.field}: {problem.message}", markup=False, highlight=False)
+        errors.print(
+            f"  {problem.field}: {problem.message}", markup=False, highlight=False, soft_wrap=True
+        )

@@ -10,7 +10,7 @@ from typing import Any
 import pymongo
 from pymongo import AsyncMongoClient
 
-from service.settings import Settings
+from service.settings import Settings, setting_name
 from service.storage.collections import Database
 from service.storage.embedded import embedded_database
 from service.storage.setup import ensure_collections
@@ -80,6 +80,8 @@ async def database_server(settings: Settings) -> AsyncIterator[str]:
         settings.data_dir / "db",
         settings.embedded_start_timeout_s,
         stop_timeout_s=server_stop_s(settings),
+        port=settings.embedded_port,
+        port_setting=setting_name("embedded_port"),
     ) as uri:
         yield uri
 

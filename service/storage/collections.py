@@ -12,6 +12,8 @@ COMMUNITIES = "communities"
 EVENTS = "events"
 STANDARDS = "standards"
 LISTINGS = "listings"
+# Values kept listings were stored without, and why (service.ingest.warnings).
+LISTING_WARNINGS = "listing_warnings"
 SOURCES = "sources"
 SYNC_RUNS = "sync_runs"
 API_KEYS = "api_keys"
@@ -21,3 +23,9 @@ IDEMPOTENCY = "idempotency"
 TOMBSTONES = "tombstones"
 # One counter per writing process: read-your-writes barriers (see service.read_model.barrier).
 READ_BARRIERS = "read_barriers"
+# Entity resolution (service.matching): each scored pair with its evidence, the
+# thresholds, the ids merged away and which sources feed each entity type.
+MATCH_DECISIONS = "match_decisions"
+MATCH_SETTINGS = "match_settings"
+ENTITY_REDIRECTS = "entity_redirects"
+MATCH_SOURCES = "match_sources"

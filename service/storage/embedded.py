@@ -103,11 +103,14 @@ class EmbeddedDatabase:
         storage_path: Path,
         *,
         port: int | None = None,
+        port_setting: str | None = None,
         sync_on_commit: bool = True,
         reuse: bool = True,
         fresh: bool = False,
     ) -> None:
         self.storage_path = storage_path
+        # Where a pinned `port` came from (a setting's name), for the error when it is taken.
+        self.port_setting = port_setting
         self.sync_on_commit = sync_on_commit
         self.reuse = reuse and not fresh
         self.fresh = fresh
@@ -148,6 +151,7 @@ class EmbeddedDatabase:
                 )
                 return
             await self._stop_unlocked_servers(deadline)
+            self._check_pinned_port()
             if self.fresh:
                 shutil.rmtree(self.storage_path, ignore_errors=True)
             self._spawn()
@@ -166,6 +170,15 @@ class EmbeddedDatabase:
                 asked_to_stop = self._stop_orphan(owner, asked_to_stop)
             elif owner is not None and self.reuse and await _answering(owner.uri):
                 self.port, self.reused = owner.port, owner
+                if self.requested_port not in (None, owner.port):
+                    logger.warning(
+                        "%s asks for port %d, but the SecantusDB already running on %s "
+                        "listens on %d: using it there",
+                        self.port_setting or "the configuration",
+                        self.requested_port,
+                        self.storage_path,
+                        owner.port,
+                    )
                 return False
             elif owner is not None and not self.reuse and alive(owner.server_pid):
                 raise EmbeddedDatabaseError(self._in_use(owner, "is running"))
@@ -227,6 +240,22 @@ class EmbeddedDatabase:
                 elif time.monotonic() > stop_by:
                     _signal(pid, signal.SIGKILL)
             await asyncio.sleep(_POLL_S)
+
+    def _check_pinned_port(self) -> None:
+        """A port pinned by a setting must be free: say so, naming the setting, rather
+        than leave the server to fail with a bind error in its log."""
+        if self.requested_port is None or self.port_setting is None or self.port:
+            return
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", self.requested_port))
+            except OSError as error:
+                raise EmbeddedDatabaseError(
+                    f"{self.port_setting}={self.requested_port}: the embedded database cannot "
+                    f"listen on 127.0.0.1:{self.requested_port} ({error.strerror}); another "
+                    f"program uses that port: choose another, or unset {self.port_setting} "
+                    "for a free one"
+                ) from None
 
     def _spawn(self) -> None:
         self.storage_path.mkdir(parents=True, exist_ok=True)
@@ -397,7 +426,12 @@ async def exited(process: subprocess.Popen[bytes]) -> int:
 
 @contextlib.asynccontextmanager
 async def embedded_database(
-    storage_path: Path, timeout_s: float, *, stop_timeout_s: float = 15.0
+    storage_path: Path,
+    timeout_s: float,
+    *,
+    stop_timeout_s: float = 15.0,
+    port: int | None = None,
+    port_setting: str | None = None,
 ) -> AsyncIterator[str]:
     """Run SecantusDB for the duration of the block and yield its URI.
 
@@ -405,8 +439,10 @@ async def embedded_database(
     terminal), it is used: the CLI's `keys`, `sources` and `sync` commands then work
     beside the API instead of starting a second server on the same files. A server
     this block starts is supervised (restarted when it dies) and stopped at its end.
+    `port` pins its loopback port (a free one otherwise); `port_setting` names where
+    that came from, for the error when the port is taken.
     """
-    database = EmbeddedDatabase(storage_path)
+    database = EmbeddedDatabase(storage_path, port=port, port_setting=port_setting)
     await database.start(timeout_s)
     try:
         database.supervise()

@@ -9,9 +9,13 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from service.storage.collections import (
     API_KEYS,
     COMMUNITIES,
+    ENTITY_REDIRECTS,
     EVENTS,
     IDEMPOTENCY,
+    LISTING_WARNINGS,
     LISTINGS,
+    MATCH_DECISIONS,
+    MATCH_SOURCES,
     RATE_LIMITS,
     STANDARDS,
     SYNC_RUNS,
@@ -74,4 +78,17 @@ INDEXES: dict[str, list[IndexModel]] = {
         _ix(("source_id", ASCENDING), ("waiting_for", ASCENDING)),
     ],
     TOMBSTONES: [_ix(("expires_at", ASCENDING), expireAfterSeconds=0)],
+    # One warning per listing and field; admins page a source's by (external id, field).
+    LISTING_WARNINGS: [
+        _ix(("source_id", ASCENDING), ("external_id", ASCENDING), ("field", ASCENDING), unique=True)
+    ],
+    # The review queue by status, newest first; a pair's decisions by either entity.
+    MATCH_DECISIONS: [
+        _ix(("status", ASCENDING), ("entity", ASCENDING), ("created_at", DESCENDING)),
+        _ix(("entity_id", ASCENDING)),
+        _ix(("candidate_id", ASCENDING)),
+    ],
+    MATCH_SOURCES: [_ix(("entity", ASCENDING))],
+    # Redirects to one survivor are repointed when it is merged away in turn.
+    ENTITY_REDIRECTS: [_ix(("to", ASCENDING))],
 }

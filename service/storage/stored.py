@@ -28,6 +28,7 @@ from schema.documents import (
     CommunityView,
     EventView,
     ListingDoc,
+    ListingWarningView,
     RejectedListingView,
     RunDoc,
     SourceDoc,
@@ -70,6 +71,8 @@ tombstone: Stored[TombstoneDoc] = Stored()
 listing: Stored[ListingDoc] = Stored()
 # Listings selected by `rejected` existing, read without `payload` (service.admin.listings).
 rejected_listing_view: Stored[RejectedListingView] = Stored()
+# Written by service.ingest.warnings.
+listing_warning: Stored[ListingWarningView] = Stored()
 
 # Written by service.sync.sources (the sync state by the engine, through it too).
 source: Stored[SourceDoc] = Stored()

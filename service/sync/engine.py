@@ -24,19 +24,28 @@ from datetime import timedelta
 from typing import Any
 
 from connectors.cluster_registry import MemberHints
-from connectors.framework.contract import Checkpoint, Fetcher, Rejected, Stream
+from connectors.framework.contract import (
+    Checkpoint,
+    Fetcher,
+    FieldWarning,
+    Rejected,
+    Skipped,
+    Stream,
+)
 from connectors.framework.errors import ConnectorError, FatalError
 from connectors.registry import ConfigError, build_connector
 from schema.documents import RunDoc, SourceDoc
 from schema.models import Listing
 from service.errors import ServiceError
+from service.ingest import warnings
 from service.ingest.memberships import link_members
-from service.ingest.pipeline import Outcome, ingest
+from service.ingest.pipeline import Outcome, ingest, mark_seen
 from service.ingest.rejected import keep_unusable
 from service.ingest.withdrawal import withdraw_unseen
 from service.read_model.barrier import ReadBarrier
 from service.storage.collections import Database
 from service.sync.fetch_meter import MeteredFetcher
+from service.sync.fetch_policy import explained
 from service.sync.progress import Progress
 from service.sync.runs import (
     Counts,
@@ -57,6 +66,7 @@ from service.sync.runs import (
 from service.sync.sources import (
     PUSH,
     SourceError,
+    config_fingerprint,
     get_source,
     save_stream_state,
     start_pass,
@@ -126,19 +136,26 @@ class _Run:
                 unusable.append(item)
                 self.progress.counts.rejected += 1
                 self.progress.error(item.external_id or stream.name, item.reason)
+            elif isinstance(item, Skipped):
+                self.progress.skip(item.external_id or stream.name, item.reason)
+            elif isinstance(item, FieldWarning):
+                # Before its listing: stored with the batch that listing is in.
+                warnings.record(
+                    self.source_id, item.external_id, item.field, item.raw, item.message
+                )
             elif isinstance(item, Checkpoint):
                 if item.estimated_total is not None:
                     self.progress.estimated_total = item.estimated_total
                 await self.flush(batch, epoch)
                 batch = []
-                await self.keep(stream, unusable)
+                await self.keep(stream, unusable, epoch)
                 unusable = []
                 await self.checkpoint(stream.name, item.state, complete=False)
                 self.progress.checkpoints += 1
                 await self.beat()
                 self.watch(self.progress)
         await self.flush(batch, epoch)
-        await self.keep(stream, unusable)
+        await self.keep(stream, unusable, epoch)
         if isinstance(stream, MemberHints):
             # Every cluster read, even one now without members: its old links may go.
             members = {ext: stream.members_of(ext) for ext in self.seen}
@@ -169,6 +186,10 @@ class _Run:
                 counts.rejected += 1
                 reasons = "; ".join(f"{e.path}: {e.message}" for e in result.errors)
                 self.progress.error(result.external_id, reasons)
+        keys = [listing.external_id for listing in batch]
+        noted = warnings.take(self.source_id, keys)
+        counts.warnings += len(noted)
+        await warnings.store(self.db, self.source_id, keys, noted)
         await self.shown()
         self.watch(self.progress)
 
@@ -191,10 +212,20 @@ class _Run:
         if self.stop.is_set():
             raise Interrupted
 
-    async def keep(self, stream: Stream, unusable: list[Rejected]) -> None:
+    async def keep(self, stream: Stream, unusable: list[Rejected], epoch: str | None) -> None:
         if unusable:
-            records = [(r.external_id, r.reason, r.raw) for r in unusable]
-            await keep_unusable(self.db, stream.entity, self.source_id, records)
+            for entity in {r.entity or stream.entity for r in unusable}:
+                records = [
+                    (r.external_id, r.reason, r.raw)
+                    for r in unusable
+                    if (r.entity or stream.entity) is entity
+                ]
+                await keep_unusable(self.db, entity, self.source_id, records)
+            if epoch is not None:
+                # The source still has these records: a pass keeps their last good
+                # version, as it does for a record ingestion refuses.
+                keys = [(self.source_id, r.external_id[:200]) for r in unusable if r.external_id]
+                await mark_seen(self.db, keys, epoch)
 
 
 async def execute(
@@ -231,14 +262,15 @@ async def execute(
     keeper = asyncio.create_task(_keep_lease(db, lease, ttl, progress, meter))
     status = RunStatus.SUCCEEDED
     try:
-        await _work(db, job, Mode(run["mode"]))
+        with warnings.collecting():
+            await _work(db, job, Mode(run["mode"]))
         if progress.counts.rejected:
             status = RunStatus.PARTIALLY_SUCCEEDED
     except (ConnectorError, ConfigError, SourceError) as error:
         # Retriable errors have had their retries inside the fetcher: the run fails,
         # keeps its last checkpoint, and the next run resumes there.
         status = RunStatus.FAILED
-        progress.error("run", f"{type(error).__name__}: {error}")
+        progress.error("run", f"{type(error).__name__}: {explained(error)}")
     except RunCancelled:
         status = RunStatus.CANCELLED
     except Interrupted:
@@ -269,7 +301,7 @@ async def _work(db: Database, job: _Run, mode: Mode) -> None:
     source = await get_source(db, job.source_id)
     if source.get("kind") == PUSH:
         raise SourceError(f"source {job.source_id!r} is a partner source: nothing to fetch")
-    epoch = await _begin(db, source, mode, job.lease.fence)
+    epoch = await _begin(db, source, mode, job.lease.fence, job.progress)
     source = await get_source(db, job.source_id)
     connector = build_connector(source["kind"], job.source_id, source["config"], job.meter)
     for stream in connector.streams():
@@ -355,17 +387,40 @@ def _died_here(owner: str) -> bool:
     return False
 
 
-async def _begin(db: Database, source: SourceDoc, mode: Mode, fence: int) -> str | None:
-    """The pass this run belongs to: a resumed one, a new full one, or incremental (None)."""
+CONFIG_CHANGED = "full pass: the source's configuration changed since its last run"
+
+
+async def _begin(
+    db: Database, source: SourceDoc, mode: Mode, fence: int, progress: Progress
+) -> str | None:
+    """The pass this run belongs to: a resumed one, a new full one, or incremental (None).
+
+    A configuration other than the one the stream states were made with (a mapping
+    fixed, a URL moved) makes a new full pass whatever was asked: those states (a
+    conditional GET's validators, a cursor) would skip records the new configuration
+    reads differently. The run's record says so (`mode`, `note`).
+    """
     sync = source.get("sync")
     streams = sync.get("streams", {}) if sync else {}
     unfinished = any(not s.get("complete") for s in streams.values())
     resumed = sync.get("epoch") if sync else None
-    if resumed and unfinished:
+    fingerprint = config_fingerprint(source)
+    known = sync.get("config_hash") if sync else None
+    if known is not None and known != fingerprint:
+        if mode is not Mode.FULL or resumed:
+            progress.note = CONFIG_CHANGED
+        progress.mode = Mode.FULL.value
+        mode = Mode.FULL
+    elif resumed and unfinished:
         return resumed  # a full pass was interrupted: finish it first
     if mode is Mode.FULL:
         epoch = uuid.uuid4().hex
-        if not await start_pass(db, source["_id"], epoch, reset=True, fence=fence):
+        started = await start_pass(
+            db, source["_id"], epoch, reset=True, fence=fence, config_hash=fingerprint
+        )
+        if not started:
             raise LeaseLost(f"source {source['_id']!r} is fenced by a newer run holder")
         return epoch
+    if known is None:  # sources saved before fingerprints: this one counts from now
+        await start_pass(db, source["_id"], None, reset=False, fence=fence, config_hash=fingerprint)
     return None

@@ -27,6 +27,12 @@ class Progress:
     estimated_total: int | None = None
     started: float = field(default_factory=time.monotonic)
     errors: list[RunError] = field(default_factory=list)
+    # A sample of the records passed over on purpose (their number is counts.skipped).
+    skipped: list[RunError] = field(default_factory=list)
+    # Set when the run does something else than it was asked to, and why (a full pass
+    # after a change of the source's configuration).
+    mode: str | None = None
+    note: str | None = None
 
     @property
     def records_per_s(self) -> float:
@@ -37,14 +43,22 @@ class Progress:
         if len(self.errors) < ERROR_SAMPLE:
             self.errors.append({"where": where, "message": message[:500]})
 
+    def skip(self, where: str, message: str) -> None:
+        self.counts.skipped += 1
+        if len(self.skipped) < ERROR_SAMPLE:
+            self.skipped.append({"where": where, "message": message[:500]})
+
     def fields(self) -> dict[str, Any]:
         """The run record's progress fields, as a `$set` on its RunDoc."""
         return {
             "counts": self.counts.document(),
             "checkpoints": self.checkpoints,
             "errors": self.errors,
+            "skipped": self.skipped,
             "progress.pages": self.pages,
             "progress.bytes": self.bytes,
             "progress.records_per_s": round(self.records_per_s, 1),
             "progress.estimated_total": self.estimated_total,
+            **({"mode": self.mode} if self.mode is not None else {}),
+            **({"note": self.note} if self.note is not None else {}),
         }

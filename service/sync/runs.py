@@ -57,6 +57,10 @@ class Counts:
     unchanged: int = 0
     rejected: int = 0
     withdrawn: int = 0
+    # Values kept listings were stored without (service.ingest.warnings).
+    warnings: int = 0
+    # Records the source passed over on purpose (connectors' `Skipped`): not events.
+    skipped: int = 0
 
     def document(self) -> RunCounts:
         return {
@@ -66,6 +70,8 @@ class Counts:
             "unchanged": self.unchanged,
             "rejected": self.rejected,
             "withdrawn": self.withdrawn,
+            "warnings": self.warnings,
+            "skipped": self.skipped,
         }
 
 

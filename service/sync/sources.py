@@ -8,11 +8,13 @@ service.storage.client.mongo_client).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -34,6 +36,8 @@ class Family(StrEnum):
 
 # Partner sources have no connector: their listings arrive through mutations.
 PUSH = "push"
+# The same as a Listing's `source_id` (schema.models).
+_SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class SourceError(ServiceError):
@@ -45,7 +49,7 @@ class SourceSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    id: str
     name: str = Field(min_length=1, max_length=200)
     family: Family
     kind: str
@@ -53,6 +57,16 @@ class SourceSpec(BaseModel):
     schedule: str | None = Field(default=None, description="cron expression, UTC")
     enabled: bool = True
     priority: int = Field(default=100, ge=0, le=1000)
+
+    @field_validator("id")
+    @classmethod
+    def _an_id(cls, value: str) -> str:
+        if not _SOURCE_ID.match(value):
+            raise ValueError(
+                f"{value!r} is not a source id: use lowercase letters, digits, '-' and '_', "
+                "starting with a letter or digit, at most 63 characters (e.g. 'nko-registry')"
+            )
+        return value
 
     @field_validator("schedule")
     @classmethod
@@ -148,13 +162,31 @@ async def save_stream_state(
     return result.matched_count == 1
 
 
+def config_fingerprint(source: SourceDoc) -> str:
+    """What a change of the source's connector (kind or configuration) changes."""
+    canonical = orjson.dumps(
+        {"kind": source["kind"], "config": source.get("config") or {}},
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(canonical).hexdigest()[:32]
+
+
 async def start_pass(
-    db: Database, source_id: str, epoch: str | None, reset: bool, fence: int | None = None
+    db: Database,
+    source_id: str,
+    epoch: str | None,
+    reset: bool,
+    fence: int | None = None,
+    *,
+    config_hash: str | None = None,
 ) -> bool:
-    """Begin a full pass (`epoch`) or an incremental one (None); `reset` forgets states."""
+    """Begin a full pass (`epoch`) or an incremental one (None); `reset` forgets states.
+    `config_hash`: the configuration the stream states are made with from now on."""
     update: dict[str, Any] = {"sync.epoch": epoch}
     if reset:
         update["sync.streams"] = {}
+    if config_hash is not None:
+        update["sync.config_hash"] = config_hash
     result = await db[SOURCES].update_one(_fenced(source_id, fence), {"$set": update})
     return result.matched_count == 1
 

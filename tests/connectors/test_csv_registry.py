@@ -746,8 +746,11 @@ async def test_a_row_that_does_not_fit_the_header_is_rejected_and_the_run_goes_o
     fetcher: SafeFetcher,
 ) -> None:
     body = "ОГРН;Полное наименование;ОПФ\n1;А;НП;лишнее\n2;Б;НП\n".encode("cp1251")
+    fields = {k: v for k, v in RU_MAPPING["fields"].items() if k in ("name.ru", "form", "kind")}
+    three_columns = {**RU_MAPPING, "fields": fields}
     async with loopback_server({"/r.csv": registry_route(body)}) as server:
-        stream = CsvRegistryConnector("nko", config(server.url("/r.csv")), fetcher).streams()[0]
+        settings = config(server.url("/r.csv"), mapping=three_columns)
+        stream = CsvRegistryConnector("nko", settings, fetcher).streams()[0]
         items = await collect(stream)
 
     rejected = [item for item in items if isinstance(item, Rejected)]

@@ -357,7 +357,7 @@ async def test_records_path_holding_a_scalar_is_fatal(fetcher: SafeFetcher) -> N
         ({"pagination": {"type": "link-header"}}, "pagination"),
         ({"pagination": {"type": "cursor"}}, "pagination"),  # no cursor_path
         ({"page_size": 0}, "page_size"),
-        ({"url": "file:///etc/passwd"}, "url"),
+        ({"url": "ftp://registry.example/x.json"}, "url"),
         ({"headers": {"x": "y"}}, "headers"),
     ],
 )

@@ -4,6 +4,7 @@ import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from pydantic import ValidationError
 from connectors.framework.contract import Checkpoint, Emitted, Rejected
 from connectors.framework.errors import FatalError, RetriableError
 from connectors.framework.mapping import FieldMapping
+from connectors.net.fetcher import SafeFetcher
+from connectors.net.policy import FetchPolicy
 from connectors.singer_tap import SingerConfig, SingerStream, SingerTapConnector
 from schema.models import ENTITY_DATA, Listing
 from schema.taxonomy import EntityType
@@ -59,6 +62,14 @@ EVENTS = FieldMapping.model_validate(
 
 # A tap does its own fetching: the connector takes a fetcher like every other, unused.
 NO_FETCHER: Any = None
+
+
+@pytest.fixture
+async def files(tmp_path: Path) -> AsyncIterator[SafeFetcher]:
+    """What capture files are read through: the fixtures and tmp_path are allowed roots."""
+    policy = FetchPolicy(allow_file_roots=[str(FIXTURES), str(tmp_path)])
+    async with SafeFetcher(policy) as fetcher:
+        yield fetcher
 
 
 def tap(*args: str, **overrides: Any) -> SingerStream:
@@ -189,12 +200,12 @@ async def test_the_tap_sees_only_its_own_environment(monkeypatch: pytest.MonkeyP
 async def test_a_missing_command_is_fatal() -> None:
     config = SingerConfig(command=["/nonexistent/tap-nothing"], streams={"groups": GROUPS})
     with pytest.raises(FatalError, match="cannot start the tap"):
-        await collect(SingerStream("meetup-tap", config))
+        await collect(SingerStream("meetup-tap", config, NO_FETCHER))
 
 
-async def test_a_capture_file_is_read_with_bad_lines_rejected() -> None:
+async def test_a_capture_file_is_read_with_bad_lines_rejected(files: SafeFetcher) -> None:
     config = SingerConfig(path=str(FIXTURES / "capture.jsonl"), streams={"groups": GROUPS})
-    stream = SingerStream("meetup-capture", config)
+    stream = SingerStream("meetup-capture", config, files)
     items = await collect(stream, {"singer_state": {"ignored": "for files"}})
 
     assert [x.external_id for x in listings(items)] == ["g10", "g12"]
@@ -209,36 +220,39 @@ async def test_a_capture_file_is_read_with_bad_lines_rejected() -> None:
     assert items[-1] == Checkpoint({"singer_state": state})
 
 
-async def test_too_many_malformed_lines_in_a_row_are_fatal(tmp_path: Path) -> None:
+async def test_too_many_malformed_lines_in_a_row_are_fatal(
+    tmp_path: Path, files: SafeFetcher
+) -> None:
     capture = tmp_path / "broken.jsonl"
     capture.write_text("garbage\n" * 4 + '{"type": "STATE", "value": {}}\n')
     config = SingerConfig(path=str(capture), streams={"groups": GROUPS})
     ok = SingerConfig(path=str(capture), streams={"groups": GROUPS}, max_consecutive_malformed=4)
 
+    strict = config.model_copy(update={"max_consecutive_malformed": 3})
     with pytest.raises(FatalError, match="4 malformed lines in a row"):
-        await collect(SingerStream("s", config.model_copy(update={"max_consecutive_malformed": 3})))
-    items = await collect(SingerStream("s", ok))
+        await collect(SingerStream("s", strict, files))
+    items = await collect(SingerStream("s", ok, files))
     assert sum(isinstance(item, Rejected) for item in items) == 4
 
 
-async def test_an_overlong_line_costs_one_rejection(tmp_path: Path) -> None:
+async def test_an_overlong_line_costs_one_rejection(tmp_path: Path, files: SafeFetcher) -> None:
     long_record = '{"type": "RECORD", "stream": "groups", "record": {"id": "x", "name": "%s"}}'
     good = '{"type": "RECORD", "stream": "groups", "record": {"id": "ok", "name": "Fine"}}'
     capture = tmp_path / "long.jsonl"
     capture.write_text(long_record % ("x" * 300_000) + "\n" + good + "\n" + good[:-1])
     config = SingerConfig(path=str(capture), streams={"groups": GROUPS}, max_line_bytes=1024)
 
-    items = await collect(SingerStream("s", config))
+    items = await collect(SingerStream("s", config, files))
     assert isinstance(items[0], Rejected)
     assert items[0].reason == "line 1: longer than 1024 bytes"
     assert [x.external_id for x in listings(items)] == ["ok"]
     assert isinstance(items[2], Rejected)  # the last line has no newline and is cut short
 
 
-async def test_a_missing_file_is_fatal(tmp_path: Path) -> None:
+async def test_a_missing_file_is_fatal(tmp_path: Path, files: SafeFetcher) -> None:
     config = SingerConfig(path=str(tmp_path / "nope.jsonl"), streams={"groups": GROUPS})
     with pytest.raises(FatalError, match="cannot read"):
-        await collect(SingerStream("s", config))
+        await collect(SingerStream("s", config, files))
 
 
 @pytest.mark.parametrize(

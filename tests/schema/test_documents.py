@@ -20,6 +20,7 @@ from schema.taxonomy import EntityType
 from service.auth.keys import create_key
 from service.demo.dataset import DEMO_SOURCE, load_demo
 from service.demo.sources import sync_demo_sources
+from service.ingest import warnings
 from service.ingest.pipeline import ingest
 from service.ingest.rejected import keep_unusable
 from service.ingest.withdrawal import withdraw_listings
@@ -27,6 +28,7 @@ from service.storage.collections import (
     API_KEYS,
     COMMUNITIES,
     EVENTS,
+    LISTING_WARNINGS,
     LISTINGS,
     SOURCES,
     STANDARDS,
@@ -45,6 +47,7 @@ DECLARED: dict[str, type] = {
     SYNC_RUNS: documents.RunDoc,
     API_KEYS: documents.ApiKeyDoc,
     TOMBSTONES: documents.TombstoneDoc,
+    LISTING_WARNINGS: documents.ListingWarningView,
 }
 
 
@@ -100,6 +103,12 @@ async def _every_kind_of_document(db: Database) -> None:
     an applied one and on their own), a withdrawal and its tombstone, an API key."""
     await load_demo(db)
     assert [run["status"] for run in await sync_demo_sources(db)] == ["succeeded"] * 3
+    # A changed configuration: the next run is a full pass, with a note saying why.
+    changed = {"$set": {"config.checkpoint_every": 999}}
+    await db[SOURCES].update_one({"_id": "demo-nko-registry"}, changed)
+    assert "note" in (await sync_demo_sources(db))[0]
+    left_out = warnings.Recorded(DEMO_SOURCE, "x", "website", "нет", "not a web address")
+    await warnings.store(db, DEMO_SOURCE, ["x"], [left_out])
     await enqueue_run(
         db, "demo-nko-registry", Mode.INCREMENTAL, "schedule", scheduled_for=datetime.now(UTC)
     )
@@ -116,6 +125,21 @@ async def _every_kind_of_document(db: Database) -> None:
     )
     assert (await ingest(db, [refused]))[0].outcome.value == "rejected"
     await keep_unusable(db, EntityType.COMMUNITY, DEMO_SOURCE, [(None, "not a row", "x")])
+
+    # An event and a standard a second source feeds too: values chosen per field.
+    for entity, collection in ((EntityType.EVENT, EVENTS), (EntityType.STANDARD, STANDARDS)):
+        last = await db[LISTINGS].find_one(
+            {"source_id": DEMO_SOURCE, "entity": entity.value}, sort=[("_id", -1)]
+        )
+        assert last is not None
+        copy = Listing(
+            entity=entity,
+            source_id="demo-copy",
+            external_id=last["external_id"],
+            payload=last["payload"],  # the same record: the same keys, the same entity
+        )
+        assert (await ingest(db, [copy]))[0].outcome.value == "created"
+        assert "provenance" in (await db[collection].find_one({"_id": last["entity_id"]}) or {})
 
     event = await db[LISTINGS].find_one({"source_id": DEMO_SOURCE, "entity": "event"})
     assert event is not None

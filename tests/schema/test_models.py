@@ -123,6 +123,15 @@ def test_offline_event_needs_a_venue() -> None:
     with pytest.raises(ValidationError) as error:
         EventData.model_validate(event_payload(venue=None))
     assert "an offline event needs a venue" in messages(error)
+    assert "attendance_mode is 'unknown'" in messages(error)  # says how to keep it
+
+
+def test_an_event_whose_place_is_unknown_needs_no_venue_nor_link() -> None:
+    for status in ("scheduled", "cancelled"):
+        data = EventData.model_validate(
+            event_payload(attendance_mode="unknown", venue=None, status=status)
+        )
+        assert (data.attendance_mode, data.venue, data.online_url) == ("unknown", None, None)
 
 
 def test_online_event_needs_no_venue() -> None:

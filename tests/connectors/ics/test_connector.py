@@ -370,15 +370,16 @@ def test_broken_events_are_rejected_and_the_rest_go_on() -> None:
         ),
         None: "VEVENT has no UID: it cannot be told apart across syncs",
         "no-summary@broken.example": "VEVENT has no SUMMARY (title)",
-        "nowhere@broken.example": "no venue, no online URL and no event URL: nowhere to attend",
         "unclosed@broken.example": "VEVENT at line 37 has no END line",
     }
     assert all(r.raw for r in rejected)  # kept for an admin to look at
     assert set(events) == {
         "good-first@broken.example",
         "bad-rrule@broken.example",  # its RRULE is ignored: a single event
+        "nowhere@broken.example",  # no place and no link: kept, its place unknown
         "good-last@broken.example",
     }
+    assert events["nowhere@broken.example"].attendance_mode == "unknown"
     last = events["good-last@broken.example"].venue
     assert last is not None
     assert last.location is None  # GEO out of range, ignored
@@ -423,9 +424,10 @@ def test_attendance_from_locations_links_and_hints() -> None:
     assert mode("hybrid") == ("mixed", None)
     assert mode("place-and-meet") == ("mixed", "https://meet.google.com/abc-defg-hij")
     assert mode("russian-online") == ("online", None)
-    assert mode("page-only") == ("online", None)
+    assert mode("page-only") == ("unknown", None)  # a page says nothing of where
     assert mode("schema-hint") == ("online", None)
-    assert [r.external_id for r in rejected] == ["maps-link@online.example"]
+    assert mode("maps-link") == ("unknown", None)
+    assert rejected == []
 
 
 def test_format_rules_match_categories_then_keywords() -> None:

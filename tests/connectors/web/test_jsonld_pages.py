@@ -80,9 +80,9 @@ def test_the_songkick_music_event_maps_to_one_event_with_its_values() -> None:
     place, address = expected["location"], expected["location"]["address"]
     assert event.title.en == expected["name"]
     assert event.format == "social"  # MusicEvent
-    # "-0400" has no colon; the instant is kept exactly, filed under UTC.
+    # "-0400" has no colon; the instant is kept exactly, in the zone of the venue's GEO.
     assert event.starts_at == datetime(2015, 10, 31, 23, 30, tzinfo=UTC)
-    assert event.timezone == "UTC"
+    assert event.timezone == "America/New_York"
     assert event.all_day is False
     assert event.attendance_mode == "offline"
     assert event.status == "scheduled"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from connectors.framework.contract import Checkpoint, Emitted, Fetcher, Rejected
+from connectors.framework.contract import Checkpoint, Emitted, Fetcher, FieldWarning, Rejected
 from connectors.framework.errors import FatalError
 from connectors.web.feed import parse_feed
 from connectors.web.rss import RssFeedConfig, RssFeedConnector, RssFeedStream
@@ -47,12 +47,13 @@ class _NoFetch:
         raise AssertionError(f"unexpected fetch of {url}")
 
 
-def mapped(body: bytes, cfg: RssFeedConfig) -> list[Listing | Rejected]:
+def mapped(body: bytes, cfg: RssFeedConfig) -> list[Listing | Rejected | FieldWarning]:
     stream = RssFeedStream("pynsk", cfg, _NoFetch())  # type: ignore[arg-type]
-    return [stream._item(item, cfg.url) for item in parse_feed(body, url=cfg.url).items]
+    items = parse_feed(body, url=cfg.url).items
+    return [found for item in items for found in stream._item(item, cfg.url)]
 
 
-def event(item: Listing | Rejected) -> EventData:
+def event(item: Listing | Rejected | FieldWarning) -> EventData:
     assert isinstance(item, Listing), item
     return EventData.model_validate(item.payload)
 
@@ -221,14 +222,15 @@ def test_a_feed_date_pattern_reads_the_feed_own_format() -> None:
     assert isinstance(rejected, Rejected)
 
 
-def test_an_offline_item_without_any_venue_is_rejected_with_the_fix() -> None:
+def test_an_item_without_any_venue_is_kept_with_its_place_unknown() -> None:
     body = (
         b"<rss><channel><item><title>Meetup 3 March 2027</title><guid>m</guid></item>"
         b"</channel></rss>"
     )
-    [rejected] = mapped(body, config(default_venue=None))
-    assert isinstance(rejected, Rejected)
-    assert "default_venue" in rejected.reason
+    [listing] = mapped(body, config(default_venue=None))
+    kept = event(listing)
+    assert (kept.attendance_mode, kept.venue, kept.online_url) == ("unknown", None, None)
+    assert kept.title.ru == "Meetup 3 March 2027"
 
 
 JUNK_DATE_HINT = "is not a date and time; use ISO 8601 such as 2026-12-10T19:00:00+03:00"

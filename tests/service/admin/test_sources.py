@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from connectors.net.fetcher import SafeFetcher
+from connectors.net.policy import FetchPolicy
 from schema.models import Listing
 from schema.principal import Role
 from schema.taxonomy import EntityType
@@ -22,9 +26,11 @@ from service.storage.collections import (
     SYNC_RUNS,
     Database,
 )
+from service.sync.engine import run_sync
 from service.sync.runs import Mode, enqueue_run
 from service.sync.sources import SourceSpec, add_source
-from tests.conftest import TEST_KEY_SECRET, GraphQLClient
+from tests.conftest import TEST_KEY_SECRET, GraphQLClient, client_for, settings_for
+from tests.connectors.loopback import loopback_server, static
 
 MAPPING: dict[str, Any] = {
     "entity": "community",
@@ -348,6 +354,8 @@ OPERATIONS = [
     '{ syncRuns(first: 1000, after: "bad") { totalCount } }',
     '{ rejectedListings(sourceId: "nko", first: -1) { totalCount } }',
     "{ apiKeys { id } }",
+    "{ matchReviews { totalCount } }",
+    'mutation { mergeEntities(ids: ["x", "y"]) { __typename } }',
     'mutation { createSource(input: {id: "x", name: "x", family: PARTNER, kind: "push"}) '
     "{ __typename } }",
     'mutation { updateSource(id: "nko", input: {name: "x"}) { __typename } }',
@@ -393,3 +401,119 @@ async def test_every_admin_operation_is_denied_to_others_and_changes_nothing(
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
     assert await snapshot(db) == before
+
+
+# --- the file's columns, checked when a CSV source is saved -------------------------------
+
+REGISTRY_CSV = "ОГРН;Наименование\u00a0организации;ОПФ\n1027700000011;Союз;НП\n".encode("cp1251")
+
+
+@pytest.fixture
+async def loopback_admin(mongo_uri: str, db: Database) -> AsyncIterator[Caller]:
+    """The admin API of a server allowed to reach loopback, where the test's files are."""
+    settings = settings_for(mongo_uri, db.name, fetch_allowed_networks=["127.0.0.1/32"])
+    async for http in client_for(settings):
+        yield await admin_caller(GraphQLClient(http), db)
+
+
+def csv_mapping(*columns: str) -> dict[str, Any]:
+    name, opf, *rest = columns
+    fields: dict[str, Any] = {
+        "name.ru": name,
+        "kind": {"value": "national"},
+        "form": {"source": opf, "values": {"НП": "association"}},
+    }
+    if rest:
+        fields["website"] = rest[0]
+    return {**MAPPING, "external_id": "огрн", "fields": fields}
+
+
+async def test_a_csv_mapping_naming_a_missing_column_is_refused_with_the_files_columns(
+    loopback_admin: Caller, db: Database
+) -> None:
+    async with loopback_server({"/r.csv": static(REGISTRY_CSV)}) as server:
+        url = server.url("/r.csv")
+        # Names as people write them match: case, spaces (a non-breaking one), ё/е.
+        fits = {"url": url, "mapping": csv_mapping(" наименование ОРГАНИЗАЦИИ", "опф")}
+        created = await loopback_admin.data(CREATE, {"input": source_input(config=fits)})
+        assert created["createSource"]["__typename"] == "Source"
+
+        missing = {"url": url, "mapping": csv_mapping("Наименование организации", "ОПФ", "Сайт")}
+        refused = (await loopback_admin.data(UPDATE, {"id": "nko", "input": {"config": missing}}))[
+            "updateSource"
+        ]
+        other = source_input(id="nko-2", config=missing)
+        also = (await loopback_admin.data(CREATE, {"input": other}))["createSource"]
+
+    for result in (refused, also):
+        assert result["__typename"] == "InvalidAdminInput"
+        [problem] = result["problems"]
+        assert problem["field"] == "config.mapping.fields.website"
+        assert problem["message"] == (
+            "the file has no column 'Сайт'; its columns are 'ОГРН', "
+            "'Наименование организации', 'ОПФ'"
+        )
+    stored = await db[SOURCES].find_one({"_id": "nko"})
+    assert stored is not None
+    assert "website" not in stored["config"]["mapping"]["fields"]  # nothing was changed
+    assert await db[SOURCES].count_documents({}) == 1
+
+
+async def test_a_csv_source_unreachable_when_saved_is_checked_by_its_first_sync(
+    loopback_admin: Caller, db: Database
+) -> None:
+    # Nothing listens there now; the source is saved and its first run checks the columns.
+    async with loopback_server({"/r.csv": static(REGISTRY_CSV)}) as server:
+        url = server.url("/r.csv")
+    config = {"url": url, "mapping": csv_mapping("Наименование организации", "ОПФ", "Сайт")}
+    given = {"input": source_input(config=config)}
+    created = (await loopback_admin.data(CREATE, given))["createSource"]
+    assert created["__typename"] == "Source"
+
+    policy = FetchPolicy(allowed_networks=["127.0.0.1/32"], per_host_rate=None)
+    async with (
+        loopback_server({"/r.csv": static(REGISTRY_CSV)}) as server,
+        SafeFetcher(policy) as fetcher,
+    ):
+        await db[SOURCES].update_one({"_id": "nko"}, {"$set": {"config.url": server.url("/r.csv")}})
+        run = await run_sync(db, "nko", fetcher)
+    assert run["status"] == "failed"
+    [error] = run["errors"]
+    assert "fields.website: no column 'Сайт'" in error["message"]
+    assert "the file's columns are 'ОГРН', 'Наименование организации', 'ОПФ'" in error["message"]
+    assert await db[LISTINGS].count_documents({}) == 0  # not one row read without its field
+
+
+async def test_a_loopback_source_the_settings_refuse_names_the_setting(
+    admin: Caller,
+) -> None:
+    async with loopback_server({"/r.csv": static(REGISTRY_CSV)}) as server:
+        config = {"url": server.url("/r.csv"), "mapping": csv_mapping("Наименование", "ОПФ")}
+        result = (await admin.data(CREATE, {"input": source_input(config=config)}))["createSource"]
+    assert result["__typename"] == "InvalidAdminInput"
+    [problem] = result["problems"]
+    assert problem["field"] == "config.url"
+    assert "loopback address" in problem["message"]
+    assert "GUILDGRAPH_FETCH_ALLOWED_NETWORKS" in problem["message"]
+
+
+async def test_a_local_file_outside_the_roots_is_refused_when_saved_for_every_kind(
+    loopback_admin: Caller, tmp_path: Path
+) -> None:
+    # The test server allows no file roots: every kind's local file is outside them.
+    where = (tmp_path / "clusters.geojson").as_uri()
+    cluster = {"url": where, "mapping": {**MAPPING, "external_id": "id"}}
+    pages = {"urls": ["https://events.example.org/a", where], "language": "en"}
+    capture = {"path": str(tmp_path / "capture.jsonl"), "streams": {"groups": MAPPING}}
+    for kind, family, config, field in (
+        ("clusters", "CLUSTER", cluster, "config.url"),
+        ("jsonld", "PLATFORM", pages, "config.urls.1"),
+        ("singer", "PLATFORM", capture, "config.path"),
+    ):
+        given = source_input(id=kind, kind=kind, family=family, config=config)
+        result = (await loopback_admin.data(CREATE, {"input": given}))["createSource"]
+        assert result["__typename"] == "InvalidAdminInput", kind
+        [problem] = result["problems"]
+        assert problem["field"] == field
+        assert "local files are refused (allow_file_roots is empty)" in problem["message"]
+        assert "the setting GUILDGRAPH_FETCH_FILE_ROOTS decides this" in problem["message"]

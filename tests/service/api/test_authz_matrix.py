@@ -18,6 +18,7 @@ from bson import ObjectId
 
 from schema.models import Listing
 from schema.principal import Role
+from schema.relay import to_global_id
 from service.auth.keys import create_key
 from service.ingest.pipeline import ingest
 from service.ingest.rejected import keep_unusable
@@ -30,6 +31,9 @@ ADMIN_ONLY = {"admin"}
 PARTNERS = {"partner_a", "partner_b"}
 RUN_ID = ObjectId("65a000000000000000000001")
 MISSING_RUN_ID = ObjectId("65a0000000000000000000ff")
+GHOST = to_global_id("Community", "65a0000000000000000000fe")
+OTHER_GHOST = to_global_id("Community", "65a0000000000000000000fd")
+LISTING_ID = to_global_id("Listing", "acme-a/a-1")
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,10 @@ OPERATIONS = [
     _op("syncRun", f'{{ syncRun(id: "{RUN_ID}") {{ __typename }} }}', ADMIN_ONLY),
     _op("syncRun (missing)", f'{{ syncRun(id: "{MISSING_RUN_ID}") {{ __typename }} }}', ADMIN_ONLY),
     _op("rejectedListings", '{ rejectedListings(sourceId: "feed") { __typename } }', ADMIN_ONLY),
+    _op("listingWarnings", '{ listingWarnings(sourceId: "feed") { __typename } }', ADMIN_ONLY),
     _op("apiKeys", "{ apiKeys { __typename } }", ADMIN_ONLY),
+    _op("matchReviews", "{ matchReviews { __typename } }", ADMIN_ONLY),
+    _op("matchedEntity", f'{{ matchedEntity(id: "{GHOST}") {{ __typename }} }}', ADMIN_ONLY),
     # Admin mutations
     _op(
         "createSource",
@@ -79,6 +86,21 @@ OPERATIONS = [
     _op(
         "reprocessListings",
         'mutation { reprocessListings(sourceId: "feed") { __typename } }',
+        ADMIN_ONLY,
+    ),
+    _op(
+        "resolveMatch",
+        f'mutation {{ resolveMatch(id: "{MISSING_RUN_ID}", decision: SAME) {{ __typename }} }}',
+        ADMIN_ONLY,
+    ),
+    _op(
+        "mergeEntities",
+        f'mutation {{ mergeEntities(ids: ["{GHOST}", "{OTHER_GHOST}"]) {{ __typename }} }}',
+        ADMIN_ONLY,
+    ),
+    _op(
+        "splitEntity",
+        f'mutation {{ splitEntity(id: "{GHOST}", listingIds: ["{LISTING_ID}"]) {{ __typename }} }}',
         ADMIN_ONLY,
     ),
     _op(

@@ -112,7 +112,8 @@ def test_events_cover_formats_modes_and_zones() -> None:
     found = events().values()
     assert len(found) >= 40
     assert {e.format for e in found} == set(EventFormat)
-    assert {e.attendance_mode for e in found} == set(AttendanceMode)
+    # Every way to attend; the demo's events all say where (none has its place unknown).
+    assert {e.attendance_mode for e in found} == set(AttendanceMode) - {AttendanceMode.UNKNOWN}
     assert len({e.timezone for e in found}) >= 3
     statuses = Counter(e.status for e in found)
     assert statuses[EventStatus.CANCELLED] >= 1

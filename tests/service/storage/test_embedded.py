@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 from pymongo.errors import PyMongoError
 
-from service.storage.client import mongo_client
-from service.storage.embedded import EmbeddedDatabase, EmbeddedDatabaseError
+from service.settings import Settings
+from service.storage.client import database_server, mongo_client
+from service.storage.data_lock import loopback_uri
+from service.storage.embedded import EmbeddedDatabase, EmbeddedDatabaseError, free_port
 from tests.conftest import REPO
 
 
@@ -251,3 +253,31 @@ async def test_a_supervised_server_that_dies_is_restarted_on_its_port_and_stoppe
     await again.start(60)
     again.stop()
     assert servers(storage) == []
+
+
+# --- a pinned port ------------------------------------------------------------------------
+
+
+async def test_the_embedded_port_is_pinned_by_a_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    monkeypatch.setenv("GUILDGRAPH_EMBEDDED_PORT", str(port))
+    monkeypatch.setenv("GUILDGRAPH_DATA_DIR", str(tmp_path / "data"))
+    settings = Settings()
+
+    async with database_server(settings) as uri:
+        assert uri == loopback_uri(port)  # where a MongoDB tool can connect, every start
+        client = mongo_client(uri)
+        assert (await client.admin.command("ping"))["ok"] == 1
+        await client.close()
+
+        # The port is taken now: a second server asked for it says which setting to change.
+        other = Settings(data_dir=tmp_path / "other")
+        with pytest.raises(EmbeddedDatabaseError) as taken:
+            async with database_server(other):
+                pass
+    message = str(taken.value)
+    assert message.startswith(f"GUILDGRAPH_EMBEDDED_PORT={port}: the embedded database cannot ")
+    assert "unset GUILDGRAPH_EMBEDDED_PORT for a free one" in message

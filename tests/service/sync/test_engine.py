@@ -169,7 +169,7 @@ async def test_an_interrupted_run_resumes_from_its_last_checkpoint(
             },
             "fields.nme: unknown field 'nme'",
         ),
-        ({"id": "Bad Id"}, "String should match pattern"),
+        ({"id": "Bad Id"}, "'Bad Id' is not a source id: use lowercase letters"),
     ],
 )
 def test_bad_source_specs_name_what_is_wrong(change: dict[str, Any], message: str) -> None:
