@@ -18,7 +18,7 @@ LOCK_STAMP := $(LOCK_VENV)/.installed-pip-$(LOCK_PIP)-pip-tools-$(LOCK_PIP_TOOLS
 PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_BIN)/pip-compile --quiet \
 	--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
 
-.PHONY: run test check bench bench-ingest schema install lock lock-upgrade clean
+.PHONY: run test check bench bench-ingest eval-matching schema install lock lock-upgrade clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -52,6 +52,9 @@ bench: $(STAMP)
 
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/bench_ingest.py
+
+eval-matching: $(STAMP)
+	$(BIN)/python bench/eval_matching.py
 
 $(LOCK_STAMP):
 	rm -rf $(LOCK_VENV)

@@ -20,7 +20,7 @@ from schema.common import (
     wants_total,
 )
 from schema.context import Info
-from schema.documents import CommunityView
+from schema.documents import CommunityFields, CommunityView
 from schema.enums import (
     ChannelType,
     CommunityKind,
@@ -35,6 +35,7 @@ from schema.enums import (
 )
 from schema.errors import UserInputError
 from schema.inputs import CommunityEventFilter, CommunityFilter
+from schema.provenance import FieldAlternative, FieldProvenance, alternatives, provenance
 from schema.relay import Connection, PageRequest, expect_global_id, to_global_id
 
 if TYPE_CHECKING:
@@ -43,6 +44,10 @@ if TYPE_CHECKING:
 
 EventRef = Annotated["Event", strawberry.lazy("schema.event")]
 StandardRef = Annotated["Standard", strawberry.lazy("schema.standard")]
+
+
+# The stored fields a listing supplies (schema.provenance).
+_FIELDS = tuple(CommunityFields.__annotations__)
 
 
 @strawberry.federation.type(keys=["id"], description="An industry community")
@@ -101,6 +106,17 @@ class Community(Node):
             updated_at=doc["updated_at"],
             doc=doc,
         )
+
+    @strawberry.field(
+        description="Per field shown: the source listing that supplied its value (the one "
+        "ranked first by source priority, then freshness, among those giving one)"
+    )
+    def provenance(self) -> list[FieldProvenance]:
+        return provenance(self.doc, _FIELDS)
+
+    @strawberry.field(description="Values other source listings give, not the ones shown")
+    def alternatives(self) -> list[FieldAlternative]:
+        return alternatives(self.doc)
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Community | None:

@@ -94,6 +94,32 @@ class Matchable(TypedDict):
     match_keys: list[str]
 
 
+class ContributionDoc(TypedDict):
+    """What one listing says of an entity several listings feed: its normalized fields
+    (an `<Entity>Fields`), kept so that each field's winner can be chosen again when a
+    listing changes or leaves (service.ingest.survivorship)."""
+
+    source_id: str
+    external_id: str
+    fetched_at: datetime
+    fields: dict[str, Any]
+
+
+class FieldProvenanceDoc(TypedDict):
+    """Which listing supplied the value an entity shows for one field."""
+
+    field: str  # the stored field's name: "founded_year"
+    source_id: str
+    external_id: str
+    fetched_at: datetime
+
+
+class FieldAlternativeDoc(FieldProvenanceDoc):
+    """A value another listing gives for a field, not the one shown."""
+
+    value: Any
+
+
 class EntityBase(TypedDict):
     """What every entity document carries besides its content; the server owns it."""
 
@@ -102,6 +128,11 @@ class EntityBase(TypedDict):
     sources: list[ProvenanceEntry]
     created_at: datetime
     updated_at: datetime
+    # Only on an entity several listings feed (service.ingest.survivorship); one fed
+    # by a single listing shows that listing's fields, all supplied by `sources[0]`.
+    contributions: NotRequired[list[ContributionDoc]]
+    provenance: NotRequired[list[FieldProvenanceDoc]]
+    alternatives: NotRequired[list[FieldAlternativeDoc]]
 
 
 class TitledContent(TypedDict):
@@ -254,6 +285,22 @@ class ListingDoc(TypedDict):
     rejected: NotRequired[RefusedRecord]
 
 
+class ListingWarningDoc(TypedDict):
+    """A value a kept listing was stored without (service.ingest.warnings), keyed by
+    (source_id, external_id, field)."""
+
+    source_id: str
+    external_id: str
+    field: str  # the payload path: "founded_year", "identifiers.inn", "venue.country"
+    raw: Any  # the value as the source wrote it (long text cut)
+    message: str
+    recorded_at: datetime
+
+
+class ListingWarningView(ListingWarningDoc):
+    _id: ObjectId
+
+
 class RejectedListingView(TypedDict):
     """A listing holding a refused record, read without its applied `payload`."""
 
@@ -282,6 +329,9 @@ class SourceSync(TypedDict):
     # The full pass under way (None between passes and for incremental runs).
     epoch: str | None
     streams: dict[str, StreamState]
+    # A fingerprint of the configuration the stream states were made with: a run that
+    # finds another one reads everything again (service.sync.engine).
+    config_hash: NotRequired[str]
     # The fencing token, bumped at every claim of one of its runs (service.sync.runs).
     fence: NotRequired[int]
 
@@ -316,6 +366,10 @@ class RunCounts(TypedDict):
     unchanged: int
     rejected: int
     withdrawn: int
+    # Values kept listings were stored without (absent in runs of older versions).
+    warnings: NotRequired[int]
+    # Records the source passed over on purpose (absent in runs of older versions).
+    skipped: NotRequired[int]
 
 
 class RunProgress(TypedDict):
@@ -360,6 +414,10 @@ class NewRunDoc(TypedDict):
     attempts: NotRequired[int]
     checkpoints: NotRequired[int]
     finished_at: NotRequired[datetime]
+    # Why the run did otherwise than asked ("full pass: the configuration changed").
+    note: NotRequired[str]
+    # A sample of the records the source passed over on purpose, and why.
+    skipped: NotRequired[list[RunError]]
 
 
 class RunDoc(NewRunDoc):

@@ -62,3 +62,8 @@ class SyncRunNotFound(AdminProblem):
 @strawberry.type
 class ApiKeyNotFound(AdminProblem):
     key_id: str
+
+
+@strawberry.type(description="No match decision or entity with that id")
+class MatchNotFound(AdminProblem):
+    missing_id: str = strawberry.field(description="The id (or ids) as given")

@@ -27,3 +27,21 @@ class ReprocessReport:
         description="Raw records this connector cannot map again from storage, and "
         "rejections older than the listing's withdrawal (a sync refetches them)"
     )
+
+
+@strawberry.type(description="What merging entities did")
+class EntitiesMerged:
+    survivor_id: strawberry.ID = strawberry.field(
+        description="The global id that stays (the first of `ids`)"
+    )
+    merged_ids: list[strawberry.ID] = strawberry.field(
+        description="Global ids merged away; `node` and `_entities` resolve them to the survivor"
+    )
+
+
+@strawberry.type(description="What splitting an entity did")
+class EntitySplit:
+    entity_id: strawberry.ID = strawberry.field(description="The entity split, id unchanged")
+    new_entity_id: strawberry.ID = strawberry.field(
+        description="The new entity the given listings now feed"
+    )

@@ -7,21 +7,30 @@ inputs in `schema.inputs`, problems in `schema.admin.problems`, reports in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from schema.admin.problems import (
     ApiKeyNotFound,
     InvalidAdminInput,
+    MatchNotFound,
     SourceHasListings,
     SourceNotFound,
     SourceNotSyncable,
     SyncRunNotFound,
 )
-from schema.admin.reports import ReprocessReport, SourceDeleted
+from schema.admin.reports import EntitiesMerged, EntitySplit, ReprocessReport, SourceDeleted
+from schema.admin.reviews import MatchDecision, MatchReviewFilter, MatchReviewView
 from schema.admin.runs import RunSelection, SyncMode, SyncRunActive
-from schema.documents import ApiKeyView, RejectedListingView, RunDoc, SourceView
-from schema.enums import ApiKeyRole
+from schema.documents import (
+    ApiKeyView,
+    ListingWarningView,
+    RejectedListingView,
+    RunDoc,
+    SourceView,
+)
+from schema.enums import ApiKeyRole, EntityType
 from schema.inputs import SourceInput, SourceUpdate
 from schema.relay import Page
 
@@ -33,6 +42,8 @@ class KindInfo:
     kind: str
     description: str
     config_schema: dict[str, object]
+    # A source of this kind as registered (`createSource` input, `sources add` file).
+    example: dict[str, object]
 
 
 class AdminOps(Protocol):
@@ -91,6 +102,38 @@ class AdminOps(Protocol):
     async def reprocess_listings(
         self, source_id: str
     ) -> ReprocessReport | SourceNotFound | SyncRunActive: ...
+
+    async def listing_warnings(
+        self, source_id: str, first: int | None, after: str | None, with_total: bool
+    ) -> Page[ListingWarningView]: ...
+
+    # Duplicates: the review queue and people's decisions
+    async def match_reviews(
+        self, selection: MatchReviewFilter, first: int | None, after: str | None, with_total: bool
+    ) -> Page[MatchReviewView]: ...
+
+    async def matched_entity(self, entity_id: str) -> tuple[EntityType, dict[str, Any] | None]:
+        """An entity as stored (without its match keys), by global id; its type."""
+        ...
+
+    async def resolve_match(
+        self, decision_id: str, decision: MatchDecision
+    ) -> MatchReviewView | MatchNotFound:
+        """SAME merges the record's entity into the candidate (whose id survives);
+        DIFFERENT keeps them apart through later syncs."""
+        ...
+
+    async def merge_entities(
+        self, entity_ids: Sequence[str]
+    ) -> EntitiesMerged | MatchNotFound | InvalidAdminInput:
+        """Global ids of one type; the first survives, the others redirect to it."""
+        ...
+
+    async def split_entity(
+        self, entity_id: str, listing_ids: Sequence[str]
+    ) -> EntitySplit | MatchNotFound | InvalidAdminInput:
+        """Move some (not all) of an entity's listings to a new entity."""
+        ...
 
     # Keys
     async def api_keys(self) -> list[ApiKeyView]: ...

@@ -1,15 +1,19 @@
-"""Admin operations: sources, runs, rejected listings, keys. Every method checks the role.
+"""Admin operations: sources, runs, rejected listings, duplicates, keys. Every method
+checks the role.
 
 The check comes first in every method, before any read, and refuses everyone but
 an admin with the same `AccessDenied` whatever the target: a denial never tells
 whether a source, run or key exists. The work itself is in `admin_sources`,
-`admin_runs` and `admin_listings`.
+`admin_runs`, `admin_listings` and `admin_matches`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Any
 
 from strawberry.dataloader import DataLoader
 
@@ -17,24 +21,35 @@ from schema.admin.problems import (
     AdminInputProblem,
     ApiKeyNotFound,
     InvalidAdminInput,
+    MatchNotFound,
     SourceHasListings,
     SourceNotFound,
     SourceNotSyncable,
     SyncRunNotFound,
 )
-from schema.admin.reports import ReprocessReport, SourceDeleted
+from schema.admin.reports import EntitiesMerged, EntitySplit, ReprocessReport, SourceDeleted
+from schema.admin.reviews import MatchDecision, MatchReviewFilter, MatchReviewView
 from schema.admin.runs import RunSelection, SyncMode, SyncRunActive
-from schema.documents import ApiKeyView, RejectedListingView, RunDoc, SourceView
-from schema.enums import ApiKeyRole
+from schema.documents import (
+    ApiKeyView,
+    ListingWarningView,
+    RejectedListingView,
+    RunDoc,
+    SourceView,
+)
+from schema.enums import ApiKeyRole, EntityType
 from schema.errors import AccessDenied
 from schema.inputs import SourceInput, SourceUpdate
 from schema.ports.admin import KindInfo
 from schema.principal import Principal, Role
 from schema.relay import Page, PageRequest
 from service.admin import listings as admin_listings
+from service.admin import matches as admin_matches
 from service.admin import runs as admin_runs
 from service.admin import sources as admin_sources
+from service.admin.warnings import warnings_page
 from service.auth.keys import KeyRequestError, create_key, key_secret, list_keys, revoke_key
+from service.matching.policy import MatchPolicy, load_policy, save_policy
 from service.read_model.barrier import ReadBarrier
 from service.settings import Settings
 from service.storage import stored
@@ -98,7 +113,7 @@ class AdminService:
 
     async def create_source(self, spec: SourceInput) -> SourceView | InvalidAdminInput:
         self._require_admin()
-        result = await admin_sources.create(self._db, spec)
+        result = await admin_sources.create(self._db, spec, self._settings)
         if isinstance(result, dict):
             self._audit("created source", spec.id)
             return admin_sources.view(result, self._now())
@@ -108,7 +123,7 @@ class AdminService:
         self, source_id: str, changes: SourceUpdate
     ) -> SourceView | InvalidAdminInput | SourceNotFound:
         self._require_admin()
-        result = await admin_sources.update(self._db, source_id, changes)
+        result = await admin_sources.update(self._db, source_id, changes, self._settings)
         if isinstance(result, dict):
             self._audit("updated source", source_id)
             return admin_sources.view(result, self._now())
@@ -176,6 +191,13 @@ class AdminService:
         page = PageRequest.build(first, after)
         return await admin_listings.rejected_page(self._db, source_id, page, with_total)
 
+    async def listing_warnings(
+        self, source_id: str, first: int | None, after: str | None, with_total: bool
+    ) -> Page[ListingWarningView]:
+        self._require_admin()
+        page = PageRequest.build(first, after)
+        return await warnings_page(self._db, source_id, page, with_total)
+
     async def reprocess_listings(
         self, source_id: str
     ) -> ReprocessReport | SourceNotFound | SyncRunActive:
@@ -190,6 +212,59 @@ class AdminService:
         report = await admin_listings.reprocess(self._db, source)
         await self._shown()
         return report
+
+    # Duplicates
+
+    async def match_reviews(
+        self, selection: MatchReviewFilter, first: int | None, after: str | None, with_total: bool
+    ) -> Page[MatchReviewView]:
+        self._require_admin()
+        page = PageRequest.build(first, after)
+        return await admin_matches.review_page(self._db, selection, page, with_total)
+
+    async def matched_entity(self, entity_id: str) -> tuple[EntityType, dict[str, Any] | None]:
+        self._require_admin()
+        return await admin_matches.matched_entity(self._db, entity_id)
+
+    async def resolve_match(
+        self, decision_id: str, decision: MatchDecision
+    ) -> MatchReviewView | MatchNotFound:
+        self._require_admin()
+        done = await admin_matches.resolve_match(self._db, decision_id, decision, self._now())
+        if not isinstance(done, MatchNotFound):
+            self._audit(f"decided {decision.value}:", f"match {decision_id}")
+            await self._shown()
+        return done
+
+    async def merge_entities(
+        self, entity_ids: Sequence[str]
+    ) -> EntitiesMerged | MatchNotFound | InvalidAdminInput:
+        self._require_admin()
+        done = await admin_matches.merge_entities(self._db, entity_ids, self._now())
+        if isinstance(done, EntitiesMerged):
+            self._audit(f"merged into {done.survivor_id}:", ", ".join(done.merged_ids))
+            await self._shown()
+        return done
+
+    async def split_entity(
+        self, entity_id: str, listing_ids: Sequence[str]
+    ) -> EntitySplit | MatchNotFound | InvalidAdminInput:
+        self._require_admin()
+        done = await admin_matches.split_listings(self._db, entity_id, listing_ids, self._now())
+        if isinstance(done, EntitySplit):
+            self._audit(f"split {done.entity_id}: new", done.new_entity_id)
+            await self._shown()
+        return done
+
+    async def match_policy(self) -> MatchPolicy:
+        self._require_admin()
+        return await load_policy(self._db)
+
+    async def set_match_policy(self, values: dict[str, float]) -> MatchPolicy:
+        self._require_admin()
+        policy = await save_policy(self._db, **values)
+        self._audit("set the match thresholds", str(asdict(policy)))
+        return policy
 
     # Keys
 

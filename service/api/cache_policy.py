@@ -74,6 +74,8 @@ VALUE_TYPES = frozenset(
         "GeoPoint",
         "Identifier",
         "SourceRef",
+        "FieldProvenance",
+        "FieldAlternative",
         "Venue",
         "Money",
         "Facets",

@@ -7,7 +7,7 @@ import logging
 import sys
 from types import ModuleType
 
-from service.cli import demo, keys, runs, schema_export, serve, sources, sync, worker
+from service.cli import demo, keys, matches, runs, schema_export, serve, sources, sync, worker
 from service.settings import ConfigurationError, Settings
 
 # Each module adds its sub-command (`add_parser`) and runs it (`run(args, settings)`).
@@ -20,7 +20,12 @@ COMMANDS: dict[str, ModuleType] = {
     "sync": sync,
     "runs": runs,
     "keys": keys,
+    "matches": matches,
 }
+
+
+# Long-running commands log as a service does; the others print their own results.
+_SERVICES = frozenset({"serve", "worker", "demo"})
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,7 +40,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command in _SERVICES:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+    else:
+        # A one-shot command says what it did itself; the log adds only what went wrong.
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         code: int = COMMANDS[args.command].run(args, Settings())
     except ConfigurationError as error:

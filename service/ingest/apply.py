@@ -2,12 +2,14 @@
 
 A document that is not there yet is inserted (the cheapest write); one that is gets
 an update that merges this listing into it. Both leave the same document behind, so
-which one a write takes never matters for what is stored.
+which one a write takes never matters for what is stored. An entity other listings
+feed too is read first and written whole: each field from the listing ranked first
+for it (service.ingest.survivorship); an entity one listing feeds never pays for that.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
@@ -21,6 +23,7 @@ from schema.models import (
 )
 from schema.taxonomy import EntityType
 from service.documents import normalize
+from service.ingest import regroup, survivorship
 from service.ingest.entity_assignment import assign_entities
 from service.ingest.items import COLLECTION, BatchItem
 from service.ingest.references import resolve_references
@@ -42,13 +45,17 @@ async def apply(
 ) -> None:
     if not items:
         return
-    await assign_entities(db, items)
+    merges = await assign_entities(db, items, now)
     refs = await resolve_references(db, items)
     for entity in (EntityType.COMMUNITY, EntityType.STANDARD, EntityType.EVENT):
         group = [i for i in items if i.listing.entity is entity]
         if group:
             await _write_entities(db, entity, group, refs, now)
     await _record_applied(db, items, now, seen_epoch)
+    # Entities a record of this batch showed to be one: merged once all is written, so
+    # the listings' own writes above cannot undo the move.
+    for merge in merges:
+        await regroup.merge_into(db, merge.entity, merge.survivor, [merge.absorbed], now)
 
 
 def _literal(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,18 +103,23 @@ async def _write_entities(
 ) -> None:
     collection = COLLECTION[entity]
     slugs = await _slugs(db, entity, items)
-    stored = await _stored_ids(db, collection, [i.id for i in items])
+    stored = await _stored_feeds(db, collection, [i.id for i in items])
     # Listings of several sources matched to one new entity in this batch: all merge.
     feeds = Counter(i.id for i in items)
     new: list[tuple[BatchItem, Mapping[str, Any]]] = []
     updates: list[UpdateOne] = []
+    shared: dict[ObjectId, list[tuple[BatchItem, Mapping[str, Any]]]] = defaultdict(list)
     for item in items:
         source_refs = refs.get(item.listing.source_id, {})
         item.waiting_for = sorted(
             {r for r in normalize.references(item.valid) if r not in source_refs}
         )
         fields = ENTITY_FIELDS[entity](item.valid, source_refs)
-        if item.id in stored or feeds[item.id] > 1:
+        others = stored.get(item.id, set()) - {item.key}
+        if others or feeds[item.id] > 1:
+            # Fed by other listings too: each field's value is chosen (survivorship).
+            shared[item.id].append((item, fields))
+        elif item.id in stored:
             updates.append(_merge(entity, item, fields, slugs[item.id], now))
         else:
             new.append((item, fields))
@@ -117,8 +129,58 @@ async def _write_entities(
         [InsertOne(_new(entity, item, fields, slugs[item.id], now)) for item, fields in new],
         lambda i: _merge(entity, new[i][0], new[i][1], slugs[new[i][0].id], now),
     )
+    if shared:
+        updates += await _survivors(db, entity, shared, slugs, now)
     if updates:
         await bulk_write(db, collection, updates)
+
+
+async def _survivors(
+    db: Database,
+    entity: EntityType,
+    shared: Mapping[ObjectId, list[tuple[BatchItem, Mapping[str, Any]]]],
+    slugs: Mapping[ObjectId, str],
+    now: datetime,
+) -> list[UpdateOne]:
+    """The writes of entities several listings feed: every field from the listing
+    ranked first for it (service.ingest.survivorship), the others' values kept."""
+    projection = {"match_keys": 0, "provenance": 0, "alternatives": 0}
+    docs = {
+        d["_id"]: d
+        for d in await find_in(db, COLLECTION[entity], "_id", sorted(shared), projection)
+    }
+    source_ids = {i.listing.source_id for group in shared.values() for i, _ in group}
+    for doc in docs.values():
+        source_ids.update(s["source_id"] for s in doc.get("sources", []))
+    priorities = await survivorship.load_priorities(db, source_ids)
+    updates: list[UpdateOne] = []
+    for entity_id, group in shared.items():
+        doc = docs.get(entity_id, {})
+        contributions = survivorship.current(entity, doc)
+        sources: list[ProvenanceEntry] = list(doc.get("sources", []))
+        for item, fields in group:
+            listing = item.listing
+            contributions = survivorship.replace(
+                contributions,
+                survivorship.contribution(
+                    listing.source_id, listing.external_id, listing.fetched_at, fields
+                ),
+            )
+            sources = [s for s in sources if survivorship.key(s) != item.key]
+            sources.append(_provenance(listing))
+        values, unset = survivorship.entity_set(
+            entity, contributions, priorities, doc.get("clusters", [])
+        )
+        keys = list(dict.fromkeys(k for i, _ in group for k in i.match_keys))
+        update: dict[str, Any] = {
+            "$set": {**values, "sources": sources, "updated_at": now},
+            "$addToSet": {"match_keys": {"$each": keys}},
+            "$setOnInsert": {"created_at": now, "slug": slugs[entity_id]},
+        }
+        if unset:
+            update["$unset"] = dict.fromkeys(unset, "")
+        updates.append(UpdateOne({"_id": entity_id}, update, upsert=True))
+    return updates
 
 
 def _new(
@@ -174,10 +236,25 @@ def _merge(
     return UpdateOne({"_id": item.id}, [{"$set": update}], upsert=True)
 
 
-async def _stored_ids(db: Database, collection: str, ids: Collection[ObjectId]) -> set[ObjectId]:
-    """Which of these entities have a document (by the `_id` index, ids only)."""
-    docs = await find_in(db, collection, "_id", sorted(set(ids)), {"_id": 1})
-    return {doc["_id"] for doc in docs}
+async def _stored_feeds(
+    db: Database, collection: str, ids: Collection[ObjectId]
+) -> dict[ObjectId, set[tuple[str, str]]]:
+    """The listings (source id, external id) feeding each of these stored entities:
+    those it names in `sources`, and in `contributions` (which another listing may
+    still hold after a split)."""
+    projection = {
+        "sources.source_id": 1,
+        "sources.external_id": 1,
+        "contributions.source_id": 1,
+        "contributions.external_id": 1,
+    }
+    docs = await find_in(db, collection, "_id", sorted(set(ids)), projection)
+    return {
+        doc["_id"]: {
+            survivorship.key(s) for s in [*doc.get("sources", []), *doc.get("contributions", [])]
+        }
+        for doc in docs
+    }
 
 
 async def _slugs(db: Database, entity: EntityType, items: list[BatchItem]) -> dict[ObjectId, str]:

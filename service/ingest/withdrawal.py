@@ -1,7 +1,9 @@
 """Withdrawing listings a source no longer has.
 
 The listing is kept (state "withdrawn", raw record intact); the entity loses that
-source's provenance entry and leaves the API only when no source supports it.
+source's provenance entry and leaves the API only when no source supports it. Where
+other listings still feed it, their values stay and each field's winner is chosen
+again among them (service.ingest.survivorship).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from bson import ObjectId
 from pymongo import UpdateOne
 
 from schema.taxonomy import EntityType
+from service.ingest import survivorship
 from service.ingest.items import COLLECTION
 from service.ingest.tombstones import TOMBSTONE_FIELDS, record_withdrawals
 from service.storage.collections import LISTINGS, Database
@@ -59,14 +62,17 @@ async def _withdraw(db: Database, source_id: str, stale: list[dict[str, Any]]) -
         gone: list[ObjectId] = []
         gone_docs: list[dict[str, Any]] = []
         pulls: list[UpdateOne] = []
+        shared: list[dict[str, Any]] = []
         async for doc in collection.find(
             {"_id": {"$in": [entity_id for entity_id, _ in pairs]}},
-            {"sources": 1, **TOMBSTONE_FIELDS},
+            {"sources": 1, "contributions": 1, "clusters": 1, **TOMBSTONE_FIELDS},
         ):
             provenance = {(doc["_id"], s["source_id"], s["external_id"]) for s in doc["sources"]}
             if provenance <= withdrawn:
                 gone.append(doc["_id"])  # no source supports it any more: off the API
                 gone_docs.append(doc)
+            elif doc.get("contributions"):
+                shared.append(doc)
             else:
                 pulls.extend(
                     UpdateOne(
@@ -75,6 +81,8 @@ async def _withdraw(db: Database, source_id: str, stale: list[dict[str, Any]]) -
                     )
                     for _, _, ext in provenance & withdrawn
                 )
+        if shared:
+            pulls += await _recompute(db, entity, shared, withdrawn)
         if pulls:
             await collection.bulk_write(pulls, ordered=False)
         if gone:
@@ -86,6 +94,40 @@ async def _withdraw(db: Database, source_id: str, stale: list[dict[str, Any]]) -
         {"$set": {"state": "withdrawn", "withdrawn_at": datetime.now(UTC)}},
     )
     return len(stale)
+
+
+async def _recompute(
+    db: Database,
+    entity: EntityType,
+    docs: list[dict[str, Any]],
+    withdrawn: set[tuple[ObjectId, str, str]],
+) -> list[UpdateOne]:
+    """The writes of entities other listings still feed: the withdrawn listings'
+    values leave with them, and each field's winner is chosen again among the rest."""
+    others = {s["source_id"] for doc in docs for s in doc["sources"]}
+    priorities = await survivorship.load_priorities(db, others)
+    now = datetime.now(UTC)
+    leaving_of: dict[ObjectId, set[tuple[str, str]]] = defaultdict(set)
+    for entity_id, source_id, external_id in withdrawn:
+        leaving_of[entity_id].add((source_id, external_id))
+    updates: list[UpdateOne] = []
+    for doc in docs:
+        leaving = leaving_of[doc["_id"]]
+        sources = [s for s in doc["sources"] if survivorship.key(s) not in leaving]
+        contributions = [
+            c for c in survivorship.current(entity, doc) if survivorship.key(c) not in leaving
+        ]
+        if contributions:
+            values, unset = survivorship.entity_set(
+                entity, contributions, priorities, doc.get("clusters", [])
+            )
+        else:  # the others' values were never kept (merged in): those shown stay
+            values, unset = {}, list(survivorship.STORED)
+        update: dict[str, Any] = {"$set": {**values, "sources": sources, "updated_at": now}}
+        if unset:
+            update["$unset"] = dict.fromkeys(unset, "")
+        updates.append(UpdateOne({"_id": doc["_id"]}, update))
+    return updates
 
 
 async def withdraw_listings(db: Database, source_id: str, external_ids: list[str]) -> set[str]:

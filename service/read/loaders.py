@@ -52,29 +52,48 @@ def with_keys(row: Sequence[Any], names: Sequence[str], convert: Stored[D]) -> D
 
 
 class ByIdLoader(Generic[D]):
-    """Batches look-ups by id across the whole request into one `IN` query."""
+    """Batches look-ups by id across the whole request into one `IN` query. An id
+    merged into another entity gives that survivor (one more query, only for misses)."""
 
     def __init__(self, connect: Connect, collection: str, convert: Stored[D]) -> None:
         self._connect = connect
+        self._collection = collection
         self._table = MAIN[collection]
         self._convert = convert
         self.loader: DataLoader[str, D | None] = DataLoader(self._load)
 
     async def _load(self, keys: list[str]) -> list[D | None]:
-        wanted = list(dict.fromkeys(keys))
+        connection = self._connect()
+        found = self._rows(connection, list(dict.fromkeys(keys)))
+        missing = [key for key in dict.fromkeys(keys) if key not in found]
+        moved = self._redirects(connection, missing) if missing else {}
+        if moved:
+            survivors = self._rows(connection, sorted(set(moved.values())))
+            found.update((old, survivors[to]) for old, to in moved.items() if to in survivors)
+        return [found.get(key) for key in keys]
+
+    def _redirects(self, connection: sqlite3.Connection, ids: list[str]) -> dict[str, str]:
+        """old id -> the survivor it was merged into (service.read_model.redirects)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = connection.execute(
+                "SELECT id, to_id FROM redirects "
+                f"WHERE collection = ? AND id IN ({placeholders(chunk)})",
+                (self._collection, *chunk),
+            )
+            found.update((str(old), str(to)) for old, to in rows)
+        return found
+
+    def _rows(self, connection: sqlite3.Connection, wanted: list[str]) -> dict[str, D]:
         found: dict[str, D] = {}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            rows = (
-                self._connect()
-                .execute(
-                    f"SELECT id, doc FROM {self._table} WHERE id IN ({placeholders(chunk)})",
-                    chunk,
-                )
-                .fetchall()
-            )
+            rows = connection.execute(
+                f"SELECT id, doc FROM {self._table} WHERE id IN ({placeholders(chunk)})", chunk
+            ).fetchall()
             found.update((row[0], self._convert(decode_doc(row[1]))) for row in rows)
-        return [found.get(key) for key in keys]
+        return found
 
 
 @dataclass(frozen=True)

@@ -104,8 +104,10 @@ async def test_new_listing_creates_a_normalized_entity_with_provenance(db: Datab
     assert doc["formality"] == "informal"
     assert doc["tags"] == ["fintech"]
     assert doc["city"] == "Москва"
-    # Its hard keys, for matching; what reads derive is the read model's business.
-    assert doc["match_keys"] == ["domain:fintech.example"]
+    # Its hard keys and blocking keys ("~"), for matching; what reads derive is the
+    # read model's business.
+    assert [k for k in doc["match_keys"] if not k.startswith("~")] == ["domain:fintech.example"]
+    assert "~n:finteh" in doc["match_keys"]
     assert not set(LEGACY_FIELDS) & set(doc)
     assert doc["slug"] == "fintech-association"
     assert doc["created_at"] == NOW
