@@ -86,6 +86,9 @@ def settings_for(uri: str, database: str, **overrides: Any) -> Settings:
         # Tests write through ingest() and read through the API at once: every
         # request waits until the read model shows what was written before it.
         "read_consistency": ReadConsistency.STRONG,
+        # The bound on that wait (and on a write's): room for a loaded test machine,
+        # where the production 2 s could pass first and a read would miss a write.
+        "read_your_writes_timeout_s": 30.0,
     }
     return Settings(mongodb_uri=SecretStr(uri), database=database, **(defaults | overrides))
 

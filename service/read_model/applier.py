@@ -13,8 +13,16 @@ of the current format and the server still has the history; otherwise it rebuild
    which is harmless (an upsert replaces an entity's rows by its current document).
 
 A broken stream (the database restarts, a network error) is reopened from the
-stored token; an unreadable or deleted file is rebuilt. Readers keep answering
-from the file they have open throughout.
+stored token; an unreadable or deleted file is rebuilt, and so is the read model when
+the stream no longer describes the collections: one of them dropped or renamed, or the
+database dropped (MongoDB then ends the stream). Readers keep answering from the file
+they have open throughout.
+
+Caught up (service.read_model.runtime: ready) means every change committed before the
+applier started is in the file: having opened its stream, the applier writes a marker
+of its own to the read barriers, and is caught up once it has applied that. An empty
+batch says nothing of the kind: changes of collections the stream filters out come as
+empty batches while the changes behind them are still to come.
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import secrets
+import socket
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,15 +44,15 @@ import bson
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.errors import OperationFailure, PyMongoError
 
-from service.read_model import store
+from service.read_model import redirects, store
 from service.read_model.rows import project
-from service.storage.collections import READ_BARRIERS, Database
+from service.storage.collections import ENTITY_REDIRECTS, READ_BARRIERS, Database
 
 logger = logging.getLogger("guildgraph.read_model")
 
 T = TypeVar("T")
 ENTITY_COLLECTIONS = store.COLLECTIONS
-WATCHED = (*ENTITY_COLLECTIONS, READ_BARRIERS)
+WATCHED = (*ENTITY_COLLECTIONS, READ_BARRIERS, ENTITY_REDIRECTS)
 # Changes applied per transaction at most; a burst is applied in a few transactions.
 MAX_BATCH = 500
 MAX_AWAIT_MS = 200
@@ -49,13 +60,20 @@ SNAPSHOT_BATCH = 1000
 # The stored resume token cannot be used: the server no longer has its history
 # (MongoDB: 280, 286), or does not read it as a token (260; SecantusDB: 9).
 HISTORY_LOST = frozenset({9, 260, 280, 286})
+# Changes after which the stream no longer describes what the read model holds: a
+# followed collection dropped or renamed, the database dropped (the stream is then
+# invalidated, and ends). Only a new snapshot is right after them.
+ENDS_HISTORY = frozenset({"drop", "rename", "dropDatabase", "invalidate"})
 RETRY_MAX_S = 10.0
 HEARTBEAT_S = 1.0
 BARRIER_PREFIX = "barrier:"
+# When the applier last was caught up (None: it is catching up); see runtime.
+CAUGHT_UP_AT = "caught_up_at"
 
 
 class HistoryLost(Exception):
-    """The stored resume token is too old: the read model must be rebuilt."""
+    """The stream cannot be followed from the stored resume token, or no longer describes
+    the collections: the read model must be rebuilt."""
 
 
 class Applier:
@@ -73,37 +91,52 @@ class Applier:
         self._writer: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None
         self._last_heartbeat = 0.0
+        self._failures = 0
+        # This applier's marker in the read barriers (see the module's docstring).
+        self._marker = f"applier:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._marker_n = 0
 
     async def _sql(self, work: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, work)
 
     async def run(self) -> None:
-        """Apply changes until cancelled; every failure is logged and retried."""
-        failures = 0
+        """Apply changes until cancelled; every failure is logged and retried (the
+        applier never ends on its own while its process holds the lock)."""
         try:
             while True:
                 try:
                     await self._follow()
-                except HistoryLost:
-                    logger.warning("read model: change history lost; rebuilding")
+                except HistoryLost as lost:
+                    logger.warning("read model: %s; rebuilding", lost)
                     await self._sql(self._discard)
                 except (PyMongoError, store.ReadModelUnavailable, sqlite3.DatabaseError) as error:
-                    failures += 1
-                    wait = min(RETRY_MAX_S, 0.25 * 2**failures)
-                    logger.warning("read model: %s; retrying in %.1f s", error, wait)
-                    await self._sql(self._forget_writer)
-                    await asyncio.sleep(wait)
-                else:
-                    failures = 0
+                    logger.warning("read model: %s; retrying in %.1f s", error, self._backoff())
+                    await self._retry_later()
+                except Exception:
+                    # Not expected (a change it cannot project?): said loudly, retried.
+                    logger.exception(
+                        "read model: applying failed; retrying in %.1f s", self._backoff()
+                    )
+                    await self._retry_later()
         finally:
             await self._sql(self._forget_writer)
             self._thread.shutdown(wait=False)
 
+    def _backoff(self) -> float:
+        return min(RETRY_MAX_S, 0.25 * 2.0 ** (self._failures + 1))
+
+    async def _retry_later(self) -> None:
+        wait = self._backoff()
+        self._failures += 1
+        await self._sql(self._forget_writer)
+        await asyncio.sleep(wait)
+
     async def _follow(self) -> None:
-        token = await self._sql(self._stored_token)
+        token = await self._sql(functools.partial(self._stored_token, self.caught_up.is_set()))
         if token is None:
             stream = await self._open(None)
             try:
+                await self._mark()
                 await self.rebuild(stream)
                 await self._drain(stream)
             finally:
@@ -113,15 +146,30 @@ class Applier:
             stream = await self._open(token)
         except OperationFailure as error:
             if error.code in HISTORY_LOST:
-                raise HistoryLost from error
+                raise HistoryLost(f"the stored resume token cannot be used: {error}") from error
             raise
         try:
+            await self._mark()
             await self._drain(stream)
         finally:
             await stream.close()
 
+    async def _mark(self) -> None:
+        """Write this applier's marker, after the stream was opened: once the marker's
+        change is applied, so is every change committed before."""
+        self._marker_n += 1
+        await self.db[READ_BARRIERS].update_one(
+            {"_id": self._marker},
+            {"$set": {"n": self._marker_n, "at": time.time()}},
+            upsert=True,
+        )
+        self._failures = 0  # the database answers again
+
     async def _open(self, token: Mapping[str, Any] | None) -> AsyncChangeStream[dict[str, Any]]:
-        pipeline = [{"$match": {"ns.coll": {"$in": list(WATCHED)}}}]
+        followed = {"$in": list(WATCHED)}
+        ending = {"$in": ["dropDatabase", "invalidate"]}
+        changes = [{"ns.coll": followed}, {"to.coll": followed}, {"operationType": ending}]
+        pipeline = [{"$match": {"$or": changes}}]
         return await self.db.watch(
             pipeline,
             full_document="updateLookup",
@@ -137,22 +185,41 @@ class Applier:
                 change = await stream.try_next()
             except OperationFailure as error:
                 if error.code in HISTORY_LOST:
-                    raise HistoryLost from error
+                    raise HistoryLost(f"the change stream cannot go on: {error}") from error
                 raise
             if change is not None:
+                if change["operationType"] in ENDS_HISTORY:
+                    raise HistoryLost(f"{change['operationType']} of {_namespace(change)}")
                 pending.append(change)
+            elif not stream.alive:
+                # Invalidated without a word the filter let through: the stream is over.
+                raise HistoryLost("the change stream ended")
             # Commit when the batch the server sent is used up (private, pinned by the
             # lock file: PyMongo has no public "anything buffered?"), or it is large.
             buffered = change is not None and stream._cursor._has_next()
             if pending and (not buffered or len(pending) >= MAX_BATCH):
                 token = stream.resume_token
                 batch, pending = pending, []
-                await self._sql(functools.partial(self._apply, batch, token))
-            elif change is None:
-                if not self.caught_up.is_set():
+                reached = not self.caught_up.is_set() and self._marked(batch)
+                caught_up = self.caught_up.is_set() or reached
+                await self._sql(functools.partial(self._apply, batch, token, caught_up))
+                if reached:
                     logger.info("read model caught up")
-                self.caught_up.set()
-                await self._sql(lambda: self._heartbeat(stream.resume_token))
+                    self.caught_up.set()
+            elif change is None:
+                heartbeat = functools.partial(
+                    self._heartbeat, stream.resume_token, self.caught_up.is_set()
+                )
+                await self._sql(heartbeat)
+
+    def _marked(self, batch: Sequence[Mapping[str, Any]]) -> bool:
+        """Whether `batch` holds this applier's latest marker."""
+        return any(
+            (change.get("ns") or {}).get("coll") == READ_BARRIERS
+            and change.get("documentKey", {}).get("_id") == self._marker
+            and (barrier_value(change) or 0) >= self._marker_n
+            for change in batch
+        )
 
     # -- on the SQLite thread ---------------------------------------------------------------
 
@@ -180,32 +247,46 @@ class Applier:
         with store.transaction(connection):
             store.set_meta(connection, "resume_token", None)
 
-    def _stored_token(self) -> Mapping[str, Any] | None:
+    def _stored_token(self, caught_up: bool) -> Mapping[str, Any] | None:
+        """The token to resume from (None: rebuild). Before this applier has caught up,
+        the file says it is not caught up: other processes read that (not ready)."""
         try:
             connection = self._connection()
         except store.ReadModelUnavailable as why:
             logger.info("read model: %s; rebuilding", why)
             return None
         raw = store.get_meta(connection, "resume_token")
+        if raw and not caught_up:
+            with store.transaction(connection):
+                store.set_meta(connection, CAUGHT_UP_AT, None)
         return bson.decode(raw) if raw else None
 
-    def _apply(self, changes: Sequence[Mapping[str, Any]], token: Mapping[str, Any] | None) -> None:
+    def _apply(
+        self,
+        changes: Sequence[Mapping[str, Any]],
+        token: Mapping[str, Any] | None,
+        caught_up: bool,
+    ) -> None:
         connection = self._connection()
         with store.transaction(connection):
             touched = {_apply_one(connection, change) for change in changes}
             _store_position(connection, token)
+            if caught_up:
+                store.set_meta(connection, CAUGHT_UP_AT, time.time())
             store.mark_changed(connection, touched & set(ENTITY_COLLECTIONS))
         self._last_heartbeat = time.monotonic()
 
-    def _heartbeat(self, token: Mapping[str, Any] | None) -> None:
-        """While idle: say the applier is alive and caught up, at most once a second."""
+    def _heartbeat(self, token: Mapping[str, Any] | None, caught_up: bool) -> None:
+        """While idle: say the applier is alive (and caught up, once it is), at most once
+        a second."""
         now = time.monotonic()
         if now - self._last_heartbeat < HEARTBEAT_S:
             return
         connection = self._connection()
         with store.transaction(connection):
             _store_position(connection, token)
-            store.set_meta(connection, "caught_up_at", time.time())
+            if caught_up:
+                store.set_meta(connection, CAUGHT_UP_AT, time.time())
         self._last_heartbeat = now
 
     # -- rebuild ----------------------------------------------------------------------------
@@ -231,6 +312,7 @@ class Applier:
                     total += await self._sql(
                         functools.partial(_insert, connection, collection, batch)
                     )
+            await self._snapshot_redirects(connection)
             token = stream.resume_token
             await self._sql(lambda: _finish_build(connection, token))
         finally:
@@ -239,6 +321,12 @@ class Applier:
         self.rebuilds += 1
         self.last_rebuild_s = time.monotonic() - started
         logger.info("read model rebuilt: %d entities in %.1f s", total, self.last_rebuild_s)
+
+    async def _snapshot_redirects(self, connection: sqlite3.Connection) -> None:
+        """Copy `entity_redirects` into the file being built (merged-away ids)."""
+        cursor = self.db[ENTITY_REDIRECTS].find({}, batch_size=SNAPSHOT_BATCH)
+        while batch := await cursor.to_list(SNAPSHOT_BATCH):
+            await self._sql(functools.partial(_insert_redirects, connection, batch))
 
     def _install(self, building: Path) -> None:
         self._forget_writer()
@@ -252,6 +340,11 @@ class Applier:
 def _insert(connection: sqlite3.Connection, collection: str, docs: list[dict[str, Any]]) -> int:
     with store.transaction(connection):
         return store.insert_many(connection, (project(collection, doc) for doc in docs))
+
+
+def _insert_redirects(connection: sqlite3.Connection, docs: list[dict[str, Any]]) -> None:
+    with store.transaction(connection):
+        redirects.insert_many(connection, docs)
 
 
 def _finish_build(connection: sqlite3.Connection, token: Mapping[str, Any] | None) -> None:
@@ -271,10 +364,13 @@ def _apply_one(connection: sqlite3.Connection, change: Mapping[str, Any]) -> str
     collection: str = change["ns"]["coll"]
     operation = change["operationType"]
     key = change.get("documentKey", {}).get("_id")
+    if collection == ENTITY_REDIRECTS:
+        # Counted as a change of the entities it redirects to (response caches).
+        return redirects.apply_change(connection, change) or collection
     if collection == READ_BARRIERS:
-        doc = change.get("fullDocument")
-        if doc is not None:
-            store.set_meta(connection, BARRIER_PREFIX + str(doc["_id"]), doc["n"])
+        n = barrier_value(change)
+        if n is not None and key is not None:
+            store.set_meta(connection, BARRIER_PREFIX + str(key), n)
     elif operation == "delete" or change.get("fullDocument") is None:
         # Deleted, or gone again by the time the update was looked up.
         if key is not None:
@@ -282,3 +378,18 @@ def _apply_one(connection: sqlite3.Connection, change: Mapping[str, Any]) -> str
     elif operation in ("insert", "update", "replace"):
         store.upsert(connection, project(collection, change["fullDocument"]))
     return collection
+
+
+def barrier_value(change: Mapping[str, Any]) -> Any:
+    """The counter a read-barrier change set, from the change itself: the document an
+    update looks up is the one of the moment the change is read, whose later counter
+    would be recorded before the writes made ahead of it are applied."""
+    if change["operationType"] == "update":
+        return change.get("updateDescription", {}).get("updatedFields", {}).get("n")
+    doc = change.get("fullDocument")
+    return None if doc is None else doc.get("n")
+
+
+def _namespace(change: Mapping[str, Any]) -> str:
+    ns = change.get("ns") or {}
+    return ".".join(str(part) for part in (ns.get("db"), ns.get("coll")) if part) or "the stream"

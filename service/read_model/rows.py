@@ -12,13 +12,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import bson
 from bson import ObjectId
 from bson.codec_options import CodecOptions
 
 from schema.taxonomy import INDUSTRIES
+from schema.zones import zone
 from service.documents import search_text
 from service.documents.normalize import city_key, standard_code_key
 
@@ -30,8 +30,10 @@ STANDARDS = "standards"
 UNKNOWN_FOUNDED = 9999
 KEY_SEPARATOR = "\x01"  # sorts below every character of a sort key
 
-# Matched on by the write side; no reader needs them.
-_WRITE_ONLY = frozenset({"match_keys"})
+# Kept in MongoDB for writes only: match keys are matched on, and contributions (every
+# source's copy of every field) are what winners are chosen from; the API shows the
+# winners' provenance and the alternatives instead.
+_WRITE_ONLY = frozenset({"match_keys", "contributions"})
 # Documents come back as MongoDB returns them: aware datetimes in UTC, ObjectIds.
 CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
 
@@ -137,7 +139,7 @@ def _community(doc: Mapping[str, Any]) -> Projected:
 
 def event_month(starts_at: datetime, timezone: str) -> str:
     """'YYYY-MM' of the start in the event's own time zone (the month facet)."""
-    local = starts_at.astimezone(ZoneInfo(timezone))
+    local = starts_at.astimezone(zone(timezone))
     return f"{local.year:04d}-{local.month:02d}"
 
 

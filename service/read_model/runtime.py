@@ -3,6 +3,10 @@ process of the host that holds the read model's file lock, the applier.
 
 Every process tries for the lock now and then; whoever holds it applies the
 change stream (service.read_model.applier). When it exits, another takes over.
+
+A process is ready when the read model is caught up: its own applier says so, or, in
+the others, the file does (the applier writes when it last was caught up, and clears it
+when it starts, until it has caught up).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 import time
 from pathlib import Path
 
-from service.read_model.applier import Applier
+from service.read_model.applier import CAUGHT_UP_AT, Applier
 from service.read_model.barrier import ReadBarrier
 from service.read_model.store import Readers, ReadModelUnavailable, get_meta
 from service.storage.collections import Database
@@ -75,7 +79,7 @@ class ReadModel:
             connection = self.readers.connection()
         except ReadModelUnavailable as why:
             return str(why)
-        caught_up = get_meta(connection, "caught_up_at")
+        caught_up = get_meta(connection, CAUGHT_UP_AT)
         applied = get_meta(connection, "applied_at")
         if caught_up is None:
             return "read model catching up"

@@ -6,6 +6,7 @@ its multi-valued filter fields (`field`, `value` pairs), and a table of its sear
 terms (the stems and transliteration skeletons of service.documents.search_text,
 matched exactly: the ranking stays the one the service has always had). Nested
 lists have their own link tables (an event's organizers, a standard's parties).
+Merged-away entity ids have the `redirects` table (service.read_model.redirects).
 SQLite's own B-tree indexes serve every query; there is no index structure of ours.
 
 `FORMAT` changes whenever what is projected changes; a file of another format is
@@ -14,7 +15,7 @@ rebuilt from a snapshot (service.read_model.applier).
 
 from __future__ import annotations
 
-FORMAT = "2026-12-02.1"
+FORMAT = "2026-12-02.3"
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;
@@ -105,6 +106,11 @@ CREATE TABLE IF NOT EXISTS standard_terms (
     term TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (term, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS standard_terms_of ON standard_terms (id);
+
+-- Merged-away entity ids and the survivor each resolves to (service.read_model.redirects).
+CREATE TABLE IF NOT EXISTS redirects (
+    id TEXT PRIMARY KEY, collection TEXT NOT NULL, to_id TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 # Per entity type: its main table, its multi-valued fields' table, its terms table,

@@ -48,6 +48,10 @@ class Serve:
                 "GUILDGRAPH_KEY_SECRET": TEST_KEY_SECRET,
                 "GUILDGRAPH_WORKER_ENABLED": "false",
                 "GUILDGRAPH_WORKERS": str(workers),
+                # A write waits for the read model to show it; on a loaded test machine
+                # the production bound (2 s) can pass first, and the write would return
+                # unseen. Tests assert what the barrier guarantees, so give it room.
+                "GUILDGRAPH_READ_YOUR_WRITES_TIMEOUT_S": "30",
                 **env,
             }
         )

@@ -156,6 +156,47 @@ async def test_a_restart_resumes_from_the_stored_token_without_a_rebuild(
         assert applier.rebuilds == 0
 
 
+async def test_a_dropped_database_filled_again_is_rebuilt_following_or_resuming(
+    db: Database, path: Path
+) -> None:
+    """The bench regenerates its dataset: the database is dropped and filled again.
+    MongoDB ends a change stream at the drop (it is invalidated); an applier that kept
+    following it applied nothing from then on, said it was caught up, and, resuming
+    from before the drop after a restart, met the end again."""
+    await ingest(db, [community("a", "Альфа")])
+    async with applying(db, path):
+        await _fill_again(db, [community("b", "Бета")])
+        await eventually(lambda: in_step(db, path), "the new contents applied")
+    # Dropped and filled again while no applier runs: the next resumes from before it.
+    await _fill_again(db, [community("c", "Гамма")])
+    async with applying(db, path) as applier:
+        await eventually(lambda: in_step(db, path), "the contents after the drop applied")
+        assert applier.rebuilds == 1
+
+
+async def _fill_again(db: Database, listings: list[Listing]) -> None:
+    await db.client.drop_database(db.name)
+    await ensure_collections(db)
+    await ingest(db, listings)
+
+
+async def test_caught_up_only_once_what_was_written_before_the_start_is_applied(
+    db: Database, path: Path
+) -> None:
+    """Caught up (and so ready) means every change committed before the applier started
+    is in the file. Changes of collections the read model does not hold (a sync's raw
+    listings, here 2,000 of them) reach it as empty batches: the first of those used to
+    count as caught up while the changes behind them were still to come."""
+    await ingest(db, [community("a", "Альфа")])
+    async with applying(db, path):
+        pass
+    await db["scratch"].insert_many([{"n": n} for n in range(2000)])
+    await ingest(db, [community("b", "Бета")])
+    async with applying(db, path) as applier:
+        assert applier.rebuilds == 0
+        assert await in_step(db, path)
+
+
 async def test_an_unusable_token_a_deleted_file_and_a_corrupt_file_are_rebuilt(
     db: Database, path: Path
 ) -> None:
