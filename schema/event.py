@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from schema import zones
 from schema.common import (
     GeoPoint,
     Node,
@@ -15,15 +16,20 @@ from schema.common import (
     wants_total,
 )
 from schema.context import Info
-from schema.documents import EventView
+from schema.documents import EventFields, EventView
 from schema.enums import AttendanceMode, EventFormat, EventSort, EventStatus
 from schema.inputs import EventFilter
+from schema.provenance import FieldAlternative, FieldProvenance, alternatives, provenance
 from schema.relay import Connection, PageRequest, expect_global_id, to_global_id
 
 if TYPE_CHECKING:
     from schema.community import Community
 
 CommunityRef = Annotated["Community", strawberry.lazy("schema.community")]
+
+
+# The stored fields a listing supplies (schema.provenance).
+_FIELDS = tuple(EventFields.__annotations__)
 
 
 @strawberry.type
@@ -49,6 +55,13 @@ class Event(Node, Titled):
     starts_at: datetime = strawberry.field(description="Start in UTC")
     ends_at: datetime | None = strawberry.field(description="End in UTC")
     timezone: str = strawberry.field(description="IANA time zone of the event")
+    starts_at_local: datetime = strawberry.field(
+        description="Start in the event's own time zone, with its UTC offset "
+        "(2026-12-10T19:00:00+01:00 for 19:00 in Paris): what a page shows as the time"
+    )
+    ends_at_local: datetime | None = strawberry.field(
+        description="End in the event's own time zone, with its UTC offset"
+    )
     all_day: bool
     attendance_mode: AttendanceMode
     venue: Venue | None
@@ -68,13 +81,17 @@ class Event(Node, Titled):
     def from_doc(cls, doc: EventView) -> Event:
         venue = doc.get("venue")
         price = doc.get("price")
+        zone = zones.zone(doc["timezone"])
+        ends_at = doc.get("ends_at")
         return cls(
             id=strawberry.ID(to_global_id("Event", str(doc["_id"]))),
             slug=doc["slug"],
             format=EventFormat(doc["format"]),
             starts_at=doc["starts_at"],
-            ends_at=doc.get("ends_at"),
+            ends_at=ends_at,
             timezone=doc["timezone"],
+            starts_at_local=doc["starts_at"].astimezone(zone),
+            ends_at_local=ends_at.astimezone(zone) if ends_at else None,
             all_day=doc.get("all_day", False),
             attendance_mode=AttendanceMode(doc["attendance_mode"]),
             venue=Venue(
@@ -98,6 +115,17 @@ class Event(Node, Titled):
             updated_at=doc["updated_at"],
             doc=doc,
         )
+
+    @strawberry.field(
+        description="Per field shown: the source listing that supplied its value (the one "
+        "ranked first by source priority, then freshness, among those giving one)"
+    )
+    def provenance(self) -> list[FieldProvenance]:
+        return provenance(self.doc, _FIELDS)
+
+    @strawberry.field(description="Values other source listings give, not the ones shown")
+    def alternatives(self) -> list[FieldAlternative]:
+        return alternatives(self.doc)
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Event | None:

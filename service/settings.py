@@ -51,8 +51,17 @@ def available_cores() -> int:
     return max(1, cores)
 
 
+ENV_PREFIX = "GUILDGRAPH_"
+
+
+def setting_name(field: str) -> str:
+    """The environment variable a `Settings` field is read from."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else ENV_PREFIX + field.upper()
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GUILDGRAPH_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     # Unset means: start the embedded SecantusDB under data_dir.
     mongodb_uri: SecretStr | None = Field(default=None, validation_alias="MONGODB_URI")
@@ -76,6 +85,9 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=2000, ge=50)
     embedded_start_timeout_s: float = Field(default=30.0, gt=0)
+    # The loopback port of the embedded database (unset: a free one, new at each start),
+    # for connecting a MongoDB tool to it.
+    embedded_port: int | None = Field(default=None, ge=1, le=65535)
     # How long a request waits for the database before it is answered 503 (also the
     # driver's server selection timeout).
     db_timeout_s: float = Field(default=2.0, gt=0, le=60)
@@ -120,6 +132,9 @@ class Settings(BaseSettings):
     # long a write waits for it to show the write, and what reads see.
     read_your_writes_timeout_s: float = Field(default=2.0, gt=0, le=60)
     read_consistency: ReadConsistency = ReadConsistency.SESSION
+    # Public reads executing at once per API process (service.api.read_gate): the rest
+    # wait their turn, so writes and the read model's applier are not held behind them.
+    public_read_concurrency: int = Field(default=2, ge=1, le=1024)
 
     # Anonymous query answers (README "Caching"): kept in memory up to cache_bytes per
     # process (0: no response cache), served at most cache_max_stale_s after a change

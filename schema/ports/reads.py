@@ -82,9 +82,13 @@ class DataAccess(Protocol):
     async def standard_by_code(self, code: str) -> StandardView | None: ...
 
     async def community_facets(
-        self, filter: CommunityFilter | None, search: str | None
-    ) -> dict[str, list[tuple[str, int]]]: ...
+        self, filter: CommunityFilter | None, search: str | None, groups: frozenset[str]
+    ) -> dict[str, list[tuple[str, int]]]:
+        """Counts per value of each stored field named in `groups` (and only those)."""
+        ...
 
     async def event_facets(
-        self, filter: EventFilter | None, search: str | None
-    ) -> dict[str, list[tuple[str, int]]]: ...
+        self, filter: EventFilter | None, search: str | None, groups: frozenset[str]
+    ) -> dict[str, list[tuple[str, int]]]:
+        """Counts per value of each stored field named in `groups` (and only those)."""
+        ...

@@ -14,6 +14,7 @@ execute and keep the answer. Every answer gets its HTTP caching headers (http_ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from typing import Any
@@ -46,6 +47,7 @@ from service.api.http_errors import RequestError, error_response
 from service.api.metrics import IN_REQUEST, Metrics
 from service.api.negotiation import GRAPHQL_RESPONSE, JSON, preferred_language, response_media_type
 from service.api.persisted_queries import Document, PersistedQueries
+from service.api.read_gate import ReadGate
 from service.api.request_context import Services
 from service.api.response_cache import Answer, ResponseCache, cache_key
 from service.api.safety_net import request_id_of
@@ -109,6 +111,7 @@ class GraphQLEndpoint:
             lambda: services.read_model().readers.connection(),
             horizon_s=settings.cache_max_stale_s,
         )
+        self._public_reads = ReadGate(settings.public_read_concurrency, metrics.public_reads)
         self.cache = ResponseCache(
             settings.cache_bytes,
             self.versions,
@@ -275,14 +278,17 @@ class GraphQLEndpoint:
         versions = self.versions.snapshot(policy.collections) if policy is not None else {}
         made_at = self.cache.clock()
         context = self._services.context(principal, request_id, lang)
+        # A shareable answer is a public read: it takes a slot (service.api.read_gate).
+        gate = self._public_reads.slot() if policy is not None else contextlib.nullcontext()
         try:
-            result = await self._schema.execute(
-                document.query,
-                variable_values=params.variables,
-                context_value=context,
-                operation_name=params.operation_name,
-                allowed_operation_types=allowed,
-            )
+            async with gate:
+                result = await self._schema.execute(
+                    document.query,
+                    variable_values=params.variables,
+                    context_value=context,
+                    operation_name=params.operation_name,
+                    allowed_operation_types=allowed,
+                )
         except InvalidOperationTypeError:
             raise RequestError(
                 405, "only queries may be sent with GET; use POST", {"Allow": "POST"}

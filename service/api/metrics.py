@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from pymongo import monitoring
 
+from service.api.read_gate import ReadGateStats
+
 # Set while a GraphQL request is handled: commands sent then are the request's own
 # (a background applier, worker or change feed sends commands at any time).
 IN_REQUEST: ContextVar[bool] = ContextVar("in_request", default=False)
@@ -64,6 +66,7 @@ class Metrics(monitoring.CommandListener):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.response_cache = CacheStats()
+        self.public_reads = ReadGateStats()
         self.db_commands: Counter[str] = Counter()
         self.request_db_commands: Counter[str] = Counter()
         self.db_failures = 0
@@ -112,5 +115,6 @@ class Metrics(monitoring.CommandListener):
                     for status, count in sorted(self.requests.items())
                 ),
                 *self.response_cache.render(),
+                *self.public_reads.render(),
             ]
         return "\n".join(lines) + "\n"

@@ -22,6 +22,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from service.api.app import create_app
+from service.api.gc_tuning import tune_for_serving
 from service.api.lifespan import StartupHook
 from service.cli import shared_port, supervisor
 from service.demo.dataset import load_demo_if_empty
@@ -165,6 +166,8 @@ def _serve(
     sockets: list[socket.socket] | None = None,
     on_started: Callable[[], None] | None = None,
 ) -> int:
+    tune_for_serving()  # the app and everything it imported are built: freeze them
+
     def begin_shutdown() -> None:
         hook = getattr(app.state, "begin_shutdown", None)
         if hook is not None:

@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping
 from typing import overload
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 
@@ -40,6 +39,7 @@ from schema.models import (
     Venue,
 )
 from schema.taxonomy import EventStatus
+from schema.zones import zone
 from service.documents import search_text as text
 
 Refs = Mapping[str, ObjectId]
@@ -210,6 +210,6 @@ def slug_base(data: CommunityData | EventData | StandardData) -> str:
     if isinstance(data, CommunityData):
         return text.slugify(display_name(data.name))
     if isinstance(data, EventData):
-        local = data.starts_at.astimezone(ZoneInfo(data.timezone))
+        local = data.starts_at.astimezone(zone(data.timezone))
         return text.slugify(f"{display_name(data.title)} {local:%Y-%m-%d}")
     return text.slugify(data.code)

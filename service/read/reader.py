@@ -269,16 +269,18 @@ class GraphReader:
     # -- facets ---------------------------------------------------------------------------
 
     async def community_facets(
-        self, filter: CommunityFilter | None, search: str | None
+        self, filter: CommunityFilter | None, search: str | None, groups: frozenset[str]
     ) -> dict[str, list[tuple[str, int]]]:
         condition = filters.community_condition(filter, self._now)
-        return self._facets(COMMUNITIES, condition, search, COMMUNITY_FACETS, "community_values")
+        fields = [field for field in COMMUNITY_FACETS if field[0] in groups]
+        return self._facets(COMMUNITIES, condition, search, fields, "community_values")
 
     async def event_facets(
-        self, filter: EventFilter | None, search: str | None
+        self, filter: EventFilter | None, search: str | None, groups: frozenset[str]
     ) -> dict[str, list[tuple[str, int]]]:
         condition = filters.event_condition(filter, self._now)
-        return self._facets(EVENTS, condition, search, EVENT_FACETS, None)
+        fields = [field for field in EVENT_FACETS if field[0] in groups]
+        return self._facets(EVENTS, condition, search, fields, None)
 
     def _facets(
         self,

@@ -58,3 +58,31 @@ async def test_facets_follow_search(api: GraphQLClient) -> None:
     by_industry = {f["value"]: f["count"] for f in data["facets"]["communities"]["byIndustry"]}
     assert by_industry["healthcare"] >= 1
     assert max(by_industry.values()) <= data["communities"]["totalCount"]
+
+
+async def test_groups_selected_through_fragments_are_counted_alone_or_together(
+    api: GraphQLClient,
+) -> None:
+    # Each group is counted only when selected: through a named fragment, an inline
+    # fragment or an alias, alone or beside others, it gives the same counts.
+    together = await api.data(
+        """{ facets(filter: {countries: ["RU"]}) { communities {
+               byKind { value count } byIndustry { value count } } } }"""
+    )
+    apart = await api.data(
+        """query { facets(filter: {countries: ["RU"]}) { communities { ...Kinds
+                   ... on CommunityFacets { industries: byIndustry { value count } } } } }
+           fragment Kinds on CommunityFacets { byKind { value count } }"""
+    )
+    kinds_only = await api.data(
+        """{ facets(filter: {countries: ["RU"]}) { communities { byKind { value count } } } }"""
+    )
+    assert together["facets"]["communities"]["byKind"]
+    assert apart["facets"]["communities"]["byKind"] == together["facets"]["communities"]["byKind"]
+    assert (
+        apart["facets"]["communities"]["industries"]
+        == together["facets"]["communities"]["byIndustry"]
+    )
+    assert kinds_only == {
+        "facets": {"communities": {"byKind": together["facets"]["communities"]["byKind"]}}
+    }
