@@ -345,6 +345,7 @@ class SourceDoc(TypedDict):
     schedule: str | None
     enabled: bool
     priority: int
+    field_priorities: NotRequired[dict[str, int]]
     sync: SourceSync
     created_at: datetime
     updated_at: datetime

@@ -25,7 +25,14 @@ from schema.enums import (
     StandardStatus,
 )
 
-PRIORITY = "0-1000: workers take queued runs of higher-priority sources first"
+PRIORITY = (
+    "0-1000: workers take queued runs of higher-priority sources first, and where several "
+    "sources feed one entity, each field shows the value of the highest-priority source"
+)
+FIELD_PRIORITIES = (
+    "Per field, a priority other than `priority` for this source's values, e.g. "
+    '{"website": 900, "foundedYear": 10}'
+)
 
 
 @strawberry.input(description="Inclusive integer range; either end may be omitted")
@@ -131,6 +138,7 @@ class SourceInput:
     schedule: str | None = None
     enabled: bool = True
     priority: int = strawberry.field(default=100, description=PRIORITY)
+    field_priorities: JSON = strawberry.field(default_factory=dict, description=FIELD_PRIORITIES)
 
 
 @strawberry.input(description="Fields to change; omitted ones stay; the result is re-validated")
@@ -145,3 +153,6 @@ class SourceUpdate:
     )
     enabled: bool | None = strawberry.UNSET
     priority: int | None = strawberry.field(default=strawberry.UNSET, description=PRIORITY)
+    field_priorities: JSON | None = strawberry.field(
+        default=strawberry.UNSET, description=FIELD_PRIORITIES
+    )

@@ -45,6 +45,9 @@ class Source:
     )
     enabled: bool
     priority: int = strawberry.field(description=PRIORITY)
+    field_priorities: JSON = strawberry.field(
+        description="Per field (stored names), where this source ranks otherwise than `priority`"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -61,6 +64,7 @@ class Source:
             next_run_at=doc.get("next_run_at"),
             enabled=bool(doc.get("enabled", True)),
             priority=int(doc.get("priority", 100)),
+            field_priorities=JSON(doc.get("field_priorities") or {}),
             created_at=doc["created_at"],
             updated_at=doc.get("updated_at") or doc["created_at"],
         )

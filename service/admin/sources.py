@@ -57,8 +57,17 @@ from service.sync.sources import (
 )
 
 MASK = "**********"
-_UPDATABLE = ("name", "config", "schedule", "enabled", "priority")
-_SPEC_FIELDS = ("name", "family", "kind", "config", "schedule", "enabled", "priority")
+_UPDATABLE = ("name", "config", "schedule", "enabled", "priority", "field_priorities")
+_SPEC_FIELDS = (
+    "name",
+    "family",
+    "kind",
+    "config",
+    "schedule",
+    "enabled",
+    "priority",
+    "field_priorities",
+)
 # "config.url: ...; config.mapping: ..." (connectors.registry.ConfigError) -> one per field.
 _NEXT_CONFIG_PROBLEM = re.compile(r"; (?=config\.)")
 # A field path as pydantic and our validators write it: "config.mapping.fields.name.ru".
@@ -200,6 +209,7 @@ async def create(
             "schedule": given.schedule,
             "enabled": given.enabled,
             "priority": given.priority,
+            "field_priorities": given.field_priorities,
         }
     )
     if isinstance(spec, InvalidAdminInput):
@@ -230,7 +240,9 @@ async def update(
         )
     if isinstance(given.get("config"), dict):
         given["config"] = _with_stored_secrets(source["kind"], given["config"], source["config"])
-    current = {name: source.get(name) for name in _SPEC_FIELDS}
+    # A key the stored source lacks (written before it existed) takes its default.
+    kept: dict[str, Any] = dict(source)
+    current = {name: kept[name] for name in _SPEC_FIELDS if name in kept}
     spec = _validated({"id": source_id, **current, **given})
     if isinstance(spec, InvalidAdminInput):
         return spec

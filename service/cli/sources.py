@@ -132,6 +132,7 @@ async def _update(settings: Settings, spec: SourceInput) -> int:
         schedule=spec.schedule,
         enabled=spec.enabled,
         priority=spec.priority,
+        field_priorities=spec.field_priorities,
     )
     async with admin_port(settings) as admin:
         current = await admin.source(spec.id)

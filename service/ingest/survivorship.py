@@ -50,6 +50,8 @@ FOLLOWS = {
     "all_day": "starts_at",
     "is_free": "price",
 }
+# Every field a source may rank itself on (`field_priorities`), by stored name.
+RANKED_FIELDS = frozenset(name for names in FIELDS.values() for name in names)
 # What the survivorship writes; an entity one listing feeds has none of it.
 STORED = ("contributions", "provenance", "alternatives")
 
@@ -79,8 +81,13 @@ async def load_priorities(db: Database, source_ids: Iterable[str]) -> dict[str, 
     """The current priority of these sources (read when winners are chosen, so a
     changed priority counts from the next write of each entity)."""
     ids = sorted(set(source_ids))
-    docs = await find_in(db, SOURCES, "_id", ids, {"priority": 1})
-    found = {d["_id"]: Priority(int(d.get("priority", DEFAULT_PRIORITY))) for d in docs}
+    docs = await find_in(db, SOURCES, "_id", ids, {"priority": 1, "field_priorities": 1})
+    found = {
+        d["_id"]: Priority(
+            int(d.get("priority", DEFAULT_PRIORITY)), dict(d.get("field_priorities") or {})
+        )
+        for d in docs
+    }
     return {i: found.get(i, Priority()) for i in ids}
 
 

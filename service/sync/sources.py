@@ -22,6 +22,7 @@ from pymongo.errors import DuplicateKeyError
 from connectors.registry import ConfigError, validate_config
 from schema.documents import SourceDoc
 from service.errors import ServiceError
+from service.ingest.survivorship import RANKED_FIELDS
 from service.storage import stored
 from service.storage.collections import SOURCES, Database
 from service.sync import cron
@@ -37,6 +38,7 @@ class Family(StrEnum):
 # Partner sources have no connector: their listings arrive through mutations.
 PUSH = "push"
 # The same as a Listing's `source_id` (schema.models).
+_CAMEL = re.compile(r"[A-Z]")
 _SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -57,6 +59,22 @@ class SourceSpec(BaseModel):
     schedule: str | None = Field(default=None, description="cron expression, UTC")
     enabled: bool = True
     priority: int = Field(default=100, ge=0, le=1000)
+    # Where this source's value of a field should rank otherwise than `priority` says
+    # (service.ingest.survivorship): {"website": 900} or {"foundedYear": 10}.
+    field_priorities: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("field_priorities")
+    @classmethod
+    def _ranked_fields(cls, value: dict[str, int]) -> dict[str, int]:
+        ranked: dict[str, int] = {}
+        for name, rank in value.items():
+            stored_name = _CAMEL.sub(lambda m: "_" + m.group(0).lower(), name)
+            if stored_name not in RANKED_FIELDS:
+                raise ValueError(f"{name!r} is not a field of a community, event or standard")
+            if not 0 <= rank <= 1000:
+                raise ValueError(f"{name}: {rank} is not a priority from 0 to 1000")
+            ranked[stored_name] = rank
+        return ranked
 
     @field_validator("id")
     @classmethod
@@ -106,6 +124,7 @@ async def add_source(db: Database, spec: SourceSpec) -> SourceDoc:
         "schedule": spec.schedule,
         "enabled": spec.enabled,
         "priority": spec.priority,
+        "field_priorities": spec.field_priorities,
         "sync": {"epoch": None, "streams": {}},
         "created_at": now,
         "updated_at": now,

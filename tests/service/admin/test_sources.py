@@ -212,6 +212,7 @@ async def test_update_is_validated_as_a_whole(admin: Caller, db: Database) -> No
         ("nko", {"name": None}, "name"),
         ("partner-a", {"schedule": "0 * * * *"}, "schedule"),
         ("partner-a", {"config": CSV_CONFIG}, "config"),
+        ("partner-a", {"fieldPriorities": {"membersCount": 900}}, "field_priorities"),
     ]
     for source_id, changes, field in cases:
         result = (await admin.data(UPDATE, {"id": source_id, "input": changes}))["updateSource"]
@@ -517,3 +518,18 @@ async def test_a_local_file_outside_the_roots_is_refused_when_saved_for_every_ki
         assert problem["field"] == field
         assert "local files are refused (allow_file_roots is empty)" in problem["message"]
         assert "the setting GUILDGRAPH_FETCH_FILE_ROOTS decides this" in problem["message"]
+
+
+async def test_a_source_ranks_fields_of_its_own_choosing(admin: Caller, db: Database) -> None:
+    await register(db, "partner-a", family="partner", kind="push", config={})
+    changes = {"fieldPriorities": {"memberCount": 900, "website": 50}}
+    result = (await admin.data(UPDATE, {"id": "partner-a", "input": changes}))["updateSource"]
+    assert result["__typename"] == "Source", result
+    stored = await db[SOURCES].find_one({"_id": "partner-a"})
+    assert stored is not None
+    assert stored["field_priorities"] == {"member_count": 900, "website": 50}
+    shown = await admin.data('{ source(id: "partner-a") { fieldPriorities priority } }')
+    assert shown["source"] == {
+        "fieldPriorities": {"member_count": 900, "website": 50},
+        "priority": 100,
+    }

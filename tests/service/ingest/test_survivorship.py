@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from bson import ObjectId
+from pydantic import ValidationError
 
 from schema.models import Listing
 from schema.taxonomy import EntityType
@@ -391,3 +393,39 @@ async def test_a_merge_puts_every_sources_values_in_play(db: Database) -> None:
     assert shown["name"] == "registry"
     alternatives = {(a["field"], a["source_id"]): a["value"] for a in doc["alternatives"]}
     assert alternatives[("founded_year", "partner")] == 1995
+
+
+async def test_a_source_ranks_one_field_otherwise_than_its_priority(db: Database) -> None:
+    await _source(db, "registry", 500)
+    # The partner counts its members best, and only that (the API's field name).
+    spec = SourceSpec(
+        id="partner",
+        name="partner",
+        family=Family.PARTNER,
+        kind=PUSH,
+        config={},
+        priority=100,
+        field_priorities={"memberCount": 900},
+    )
+    await add_source(db, spec)
+    counted = _listing("partner", "p-9", _community("Ассоциация", member_count=55, city="Moscow"))
+    await ingest(db, [REGISTRY])
+    await ingest(db, [counted])
+
+    doc = await _only(db)
+    assert doc["member_count"] == 55
+    assert doc["city"] == "Москва"
+    shown = {p["field"]: p["source_id"] for p in doc["provenance"]}
+    assert (shown["member_count"], shown["city"]) == ("partner", "registry")
+
+
+def test_a_field_priority_must_name_a_field() -> None:
+    with pytest.raises(ValidationError, match="'membersCount' is not a field of a community"):
+        SourceSpec(
+            id="partner",
+            name="partner",
+            family=Family.PARTNER,
+            kind=PUSH,
+            config={},
+            field_priorities={"membersCount": 900},
+        )
