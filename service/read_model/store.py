@@ -23,8 +23,6 @@ from typing import Any
 from service.read_model.rows import COMMUNITIES, EVENTS, STANDARDS, Projected
 from service.read_model.tables import DDL, FORMAT, LINKS, MAIN, TERMS, VALUES
 
-# How often a reader looks whether the file was replaced (a rebuild) or deleted.
-REOPEN_CHECK_S = 0.5
 COLLECTIONS = (COMMUNITIES, EVENTS, STANDARDS)
 VERSION_PREFIX = "version:"
 CHANGED_AT_PREFIX = "changed_at:"
@@ -186,13 +184,12 @@ class Readers:
         self.path = path
         self._connection: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None
-        self._checked_at = 0.0
 
     def connection(self) -> sqlite3.Connection:
-        now = time.monotonic()
-        if self._connection is not None and now - self._checked_at < REOPEN_CHECK_S:
-            return self._connection
-        self._checked_at = now
+        # Looked at on every call (one stat, a few microseconds): a rebuild replaces the
+        # file, and a write another process of the host applied to the new file must
+        # be read from it at once. Checking every half second let a read right after a
+        # rebuild come from the old file and miss a write that had already returned.
         identity = file_identity(self.path)
         if self._connection is not None and identity == self._identity:
             return self._connection
