@@ -43,7 +43,6 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 from admin_api import (
     caller,
@@ -68,6 +67,7 @@ from load import (
     report,
     showcase_scenario,
 )
+from load_client import LoadClient
 from partner_push import partner_push_under_load
 from projection_lag import REGISTRY_SOURCE, projection_lag
 from read_model_phase import (
@@ -166,7 +166,7 @@ def slug_scenario(slugs: list[str]) -> Scenario:
     )
 
 
-async def graphql_core_floor(client: httpx.AsyncClient) -> float:
+async def graphql_core_floor(client: LoadClient) -> float:
     """CPU µs of plain graphql-core executing the showcase over its own answer's data."""
     response = await client.post(
         "/graphql", json={"query": SHOWCASE, "variables": SHOWCASE_VARIABLES}, headers=UNCACHED
@@ -179,10 +179,7 @@ async def graphql_core_floor(client: httpx.AsyncClient) -> float:
 async def read_benchmarks(
     server: Server, slugs: list[str], args: argparse.Namespace
 ) -> list[Result]:
-    limits = httpx.Limits(
-        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
-    )
-    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30.0) as client:
+    async with LoadClient(server.url, args.concurrency, timeout=30.0) as client:
         showcase = await measure(client, showcase_scenario(), server, args)
         report(showcase)
         floor_us = await graphql_core_floor(client)

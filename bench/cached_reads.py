@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 from load import (
     SHOWCASE,
@@ -32,6 +31,7 @@ from load import (
     measure,
     report,
 )
+from load_client import Answer, LoadClient
 from servers import Server, metric_totals
 
 from service.storage.client import mongo_client
@@ -45,10 +45,8 @@ def static_file(out: Path) -> Path:
     return out / "static.json"
 
 
-def verify_status(
-    status: int, content: bytes | None = None
-) -> Callable[[httpx.Response], str | None]:
-    def verify(response: httpx.Response) -> str | None:
+def verify_status(status: int, content: bytes | None = None) -> Callable[[Answer], str | None]:
+    def verify(response: Answer) -> str | None:
         if response.status_code != status:
             return f"HTTP {response.status_code}, not {status}: {response.text[:200]}"
         if content is not None and response.content != content:
@@ -89,7 +87,7 @@ async def keep_writing(uri: str, database: str, stop: asyncio.Event) -> int:
 
 
 async def bench_cached(
-    client: httpx.AsyncClient, server: Server, args: argparse.Namespace, static: Path
+    client: LoadClient, server: Server, args: argparse.Namespace, static: Path
 ) -> list[Result]:
     showcase = {"query": SHOWCASE, "variables": SHOWCASE_VARIABLES}
     first = await client.post("/graphql", json=showcase)
@@ -98,13 +96,13 @@ async def bench_cached(
     etag = first.headers["etag"]
     get_params = {"query": SHOWCASE, "variables": orjson.dumps(SHOWCASE_VARIABLES).decode()}
 
-    async def cached(client: httpx.AsyncClient, n: int) -> httpx.Response:
+    async def cached(client: LoadClient, n: int) -> Answer:
         return await client.post("/graphql", json=showcase)
 
-    async def revalidate(client: httpx.AsyncClient, n: int) -> httpx.Response:
+    async def revalidate(client: LoadClient, n: int) -> Answer:
         return await client.get("/graphql", params=get_params, headers={"If-None-Match": etag})
 
-    async def plain(client: httpx.AsyncClient, n: int) -> httpx.Response:
+    async def plain(client: LoadClient, n: int) -> Answer:
         return await client.get("/bench/static")
 
     def scenario(name: str, send: Any, verify: Any = None) -> Scenario:

@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import orjson
+from load_client import Answer, LoadClient, LoadClientError
 from servers import Server, cpu_seconds, metric_totals
 
 # Execute every request: the response cache is bypassed (the cached lines say otherwise).
@@ -67,8 +67,8 @@ class Scenario:
     check: Callable[[dict[str, Any]], str | None]
     # How a request is sent (default: a POST that bypasses the response cache), and how
     # an answer that is not a GraphQL result (a 304, static bytes) is checked.
-    send: Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]] | None = None
-    verify: Callable[[httpx.Response], str | None] | None = None
+    send: Callable[[LoadClient, int], Awaitable[Answer]] | None = None
+    verify: Callable[[Answer], str | None] | None = None
 
 
 @dataclass
@@ -121,7 +121,7 @@ def showcase_scenario(name: str = "showcase") -> Scenario:
     return Scenario(name, SHOWCASE, lambda n: SHOWCASE_VARIABLES, check_showcase)
 
 
-def graphql_problem(response: httpx.Response) -> str | None:
+def graphql_problem(response: Answer) -> str | None:
     """Why an answer is not a GraphQL result with data, or None."""
     if response.status_code != 200:
         return f"HTTP {response.status_code}: {response.text[:300]}"
@@ -133,16 +133,14 @@ def graphql_problem(response: httpx.Response) -> str | None:
     return None
 
 
-def response_problem(response: httpx.Response, scenario: Scenario) -> str | None:
+def response_problem(response: Answer, scenario: Scenario) -> str | None:
     problem = graphql_problem(response)
     if problem is not None:
         return problem
     return scenario.check(orjson.loads(response.content)["data"])
 
 
-async def request_once(
-    client: httpx.AsyncClient, scenario: Scenario, n: int, outcome: Outcome
-) -> None:
+async def request_once(client: LoadClient, scenario: Scenario, n: int, outcome: Outcome) -> None:
     body = {"query": scenario.query, "variables": scenario.variables(n)}
     started = time.perf_counter()
     try:
@@ -150,7 +148,7 @@ async def request_once(
             response = await scenario.send(client, n)
         else:
             response = await client.post("/graphql", json=body, headers=UNCACHED)
-    except httpx.HTTPError as error:
+    except LoadClientError as error:
         outcome.failures[f"transport: {error!r}"] += 1
         return
     outcome.latencies_s.append(time.perf_counter() - started)
@@ -163,7 +161,7 @@ async def request_once(
 
 
 async def run_load(
-    client: httpx.AsyncClient,
+    client: LoadClient,
     scenario: Scenario,
     concurrency: int,
     duration_s: float,
@@ -187,7 +185,7 @@ async def run_load(
 
 
 async def measure(
-    client: httpx.AsyncClient, scenario: Scenario, server: Server, args: argparse.Namespace
+    client: LoadClient, scenario: Scenario, server: Server, args: argparse.Namespace
 ) -> Result:
     """Warm up, then `args.concurrency` clients for `args.duration` seconds."""
     warmup = Outcome()

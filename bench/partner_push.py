@@ -29,6 +29,7 @@ from load import (
     run_load,
     showcase_scenario,
 )
+from load_client import LoadClient
 
 from schema.taxonomy import INDUSTRIES, AttendanceMode, CommunityKind, EventFormat, OrganizationForm
 
@@ -153,10 +154,9 @@ async def partner_push_under_load(
     url: str, partner_key: str, readers: int, duration_s: float, batch_size: int
 ) -> PushResult:
     result = PushResult()
-    limits = httpx.Limits(max_connections=readers, max_keepalive_connections=readers)
     headers = {"Authorization": f"Bearer {partner_key}"}
     async with (
-        httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0) as read_client,
+        LoadClient(url, readers, timeout=60.0) as read_client,
         httpx.AsyncClient(base_url=url, headers=headers, timeout=BATCH_TIMEOUT_S) as push_client,
     ):
         day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

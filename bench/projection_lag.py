@@ -39,6 +39,7 @@ from admin_api import (
 from file_server import file_server
 from ingest_data import registry_mapping, write_registry
 from load import UNCACHED, Outcome, percentile_ms, report_failures, run_load, showcase_scenario
+from load_client import LoadClient
 from partner_push import partner_community
 from servers import Server, ServerSpec, running, wait_ready
 
@@ -210,14 +211,11 @@ async def measure_lag(
     first: Server, second: Server, admin_key: str, partner_key: str, args: argparse.Namespace
 ) -> LagResult:
     result = LagResult()
-    limits = httpx.Limits(
-        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
-    )
     async with (
         caller(second.url, admin_key) as admin,
         caller(second.url, partner_key, 60.0) as partner,
         httpx.AsyncClient(base_url=first.url, timeout=60.0) as probe,
-        httpx.AsyncClient(base_url=first.url, limits=limits, timeout=60.0) as read_client,
+        LoadClient(first.url, args.concurrency, timeout=60.0) as read_client,
     ):
         entity_id = await set_probe(partner, 0)
         try:

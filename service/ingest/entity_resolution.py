@@ -27,8 +27,8 @@ from service.matching import blocking, candidates, communities, events, profiles
 from service.matching.decisions import Decision, record, said_different, worth_keeping
 from service.matching.evidence import Score
 from service.matching.policy import MatchPolicy, Outcome
-from service.storage.collections import LISTINGS, Database
-from service.storage.lookups import find_in
+from service.storage.collections import Database
+from service.storage.lookups import source_listings
 
 Profile = profiles.CommunityProfile | profiles.EventProfile
 
@@ -163,14 +163,7 @@ async def _parents(db: Database, new: list[_Record]) -> None:
         if isinstance(data, CommunityData) and data.member_of:
             wanted[r.item.listing.source_id].update(data.member_of)
     for source, external_ids in wanted.items():
-        found = await find_in(
-            db,
-            LISTINGS,
-            "external_id",
-            sorted(external_ids),
-            {"external_id": 1, "entity_id": 1},
-            where={"source_id": source},
-        )
+        found = await source_listings(db, source, external_ids, {"external_id": 1, "entity_id": 1})
         ids = {doc["external_id"]: doc["entity_id"] for doc in found}
         for r in new:
             data = r.item.valid

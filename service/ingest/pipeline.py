@@ -40,7 +40,7 @@ from service.ingest.rejected import keep_rejected
 from service.ingest.validation import content_hash, validate
 from service.ingest.waiting import resolve_waiting
 from service.storage.collections import LISTINGS, Database
-from service.storage.lookups import chunks, find_in
+from service.storage.lookups import chunks, source_listings
 from service.storage.transactions import in_transaction
 
 # The API's own vocabulary (schema.models), so the two cannot drift apart.
@@ -158,14 +158,7 @@ async def existing_listings(
         by_source[source_id].append(external_id)
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for source_id, external_ids in by_source.items():
-        docs = await find_in(
-            db,
-            LISTINGS,
-            "external_id",
-            external_ids,
-            {"payload": 0, "rejected": 0},
-            where={"source_id": source_id},
-        )
+        docs = await source_listings(db, source_id, external_ids, {"payload": 0, "rejected": 0})
         for doc in docs:
             found[(doc["source_id"], doc["external_id"])] = doc
     return found

@@ -9,8 +9,8 @@ from bson import ObjectId
 from schema.taxonomy import EntityType
 from service.documents import normalize
 from service.ingest.items import BatchItem
-from service.storage.collections import LISTINGS, Database
-from service.storage.lookups import find_in
+from service.storage.collections import Database
+from service.storage.lookups import source_listings
 
 
 async def resolve_references(
@@ -28,10 +28,8 @@ async def resolve_references(
         missing = sorted(external_ids - known[source].keys())
         if not missing:
             continue
-        # Exactly (source, external id in ...): the shape the unique index answers.
         projection = {"external_id": 1, "entity_id": 1, "entity": 1, "state": 1}
-        where = {"source_id": source}
-        for doc in await find_in(db, LISTINGS, "external_id", missing, projection, where=where):
+        for doc in await source_listings(db, source, missing, projection):
             # Only communities that exist: a rejected listing has no entity yet, so
             # a reference to it waits like one to an unknown id.
             if doc["entity"] == "community" and doc["state"] == "applied":

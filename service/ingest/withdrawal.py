@@ -20,6 +20,7 @@ from service.ingest import survivorship
 from service.ingest.items import COLLECTION
 from service.ingest.tombstones import TOMBSTONE_FIELDS, record_withdrawals
 from service.storage.collections import LISTINGS, Database
+from service.storage.lookups import source_listings
 
 CHUNK = 1000
 
@@ -138,18 +139,10 @@ async def withdraw_listings(db: Database, source_id: str, external_ids: list[str
     """
     if not external_ids:
         return set()
-    docs = await (
-        db[LISTINGS]
-        .find(
-            {
-                "source_id": source_id,
-                "external_id": {"$in": sorted(set(external_ids))},
-                "state": {"$in": ["applied", "withdrawn"]},
-            },
-            {"external_id": 1, "entity": 1, "entity_id": 1, "state": 1},
-        )
-        .to_list()
+    found = await source_listings(
+        db, source_id, external_ids, {"external_id": 1, "entity": 1, "entity_id": 1, "state": 1}
     )
+    docs = [doc for doc in found if doc.get("state") in ("applied", "withdrawn")]
     applied = [doc for doc in docs if doc["state"] == "applied"]
     if applied:
         await _withdraw(db, source_id, applied)

@@ -16,8 +16,9 @@ communities
   hard keys          identifiers, website domain (service.ingest.matching)
 events
   ~w:<token>|<half-day>   each title token in the half-day (UTC) the event starts in;
-                          asked for in every half-day within the start tolerance
-  ~p:<half-day>|<place>   city, or "online"
+                          asked for in every half-day within the start tolerance;
+                          not the words that only say what kind of event it is
+  ~p:<half-day>|<city>    the city (none for online events: see _place)
   hard keys               iCalendar UID and other keys the connector gives
 """
 
@@ -26,7 +27,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from service.matching.names import NameForms
+from service.documents import search_text as text
+from service.matching.names import NameForms, canonical
 from service.matching.profiles import (
     ABBREVIATION,
     ACRONYM_OF_FULL_NAME,
@@ -40,6 +42,27 @@ SHORT_SIGNATURE = "~q:"
 TITLE_WORD = "~w:"
 PLACE = "~p:"
 HALF_DAY_S = 12 * 3600
+
+# Words that only say what kind of event it is. Each is in the titles of a large share
+# of all events (one in five of the benchmark's 50,000 says "meetup"), so a key on one
+# of them finds dozens of stored events in any half-day, none of them this one because
+# of it, and every candidate costs the database a document read. A title made of
+# nothing else keeps them.
+EVENT_KIND_WORDS = frozenset(
+    canonical(word)
+    for word in text.words(
+        """
+        meetup meetups митап митапы встреча встречи meeting meetings gathering сходка
+        conference конференция конференции summit саммит forum форум congress конгресс
+        symposium симпозиум convention expo exhibition выставка fair ярмарка
+        hackathon хакатон championship чемпионат competition конкурс contest challenge
+        webinar вебинар workshop воркшоп masterclass seminar семинар
+        intensive интенсив lecture лекция talk talks доклад course курс training тренинг
+        bootcamp буткемп session сессия networking нетворкинг night вечер party
+        breakfast завтрак dinner ужин lunch обед festival фестиваль day день week неделя
+        """
+    )
+)
 
 
 def _short(signature: str) -> str | None:
@@ -88,11 +111,18 @@ def _half_day(profile: EventProfile, shift: timedelta = timedelta()) -> int:
 
 
 def _place(profile: EventProfile) -> str | None:
-    return "online" if profile.online else profile.city
+    # "Online" would be a place every online event shares: its key would find every
+    # online event in the half-day. They are found by their titles and hard keys.
+    return None if profile.online else profile.city
+
+
+def _title_tokens(profile: EventProfile) -> list[str]:
+    tokens = {t for forms in profile.forms for t in forms.tokens}
+    return sorted(tokens - EVENT_KIND_WORDS or tokens)
 
 
 def _event_keys(profile: EventProfile, buckets: Iterable[int]) -> list[str]:
-    tokens = sorted({t for forms in profile.forms for t in forms.tokens})
+    tokens = _title_tokens(profile)
     place = _place(profile)
     keys: list[str] = []
     for bucket in buckets:

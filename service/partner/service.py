@@ -32,7 +32,8 @@ from service.ingest.withdrawal import withdraw_listings
 from service.partner import idempotency
 from service.read_model.barrier import ReadBarrier
 from service.settings import Settings
-from service.storage.collections import LISTINGS, SOURCES, Database
+from service.storage.collections import SOURCES, Database
+from service.storage.lookups import source_listings
 from service.sync.sources import PUSH, Family
 
 UPSERT = "upsertListings"
@@ -174,15 +175,17 @@ class PartnerService:
     ) -> dict[str, EntityType]:
         if not batch:
             return {}
-        cursor = self._db[LISTINGS].find(
-            {
-                "source_id": source_id,
-                "external_id": {"$in": sorted({d.external_id for d in batch})},
-                "state": "applied",
-            },
-            {"external_id": 1, "entity": 1},
+        docs = await source_listings(
+            self._db,
+            source_id,
+            [d.external_id for d in batch],
+            {"external_id": 1, "entity": 1, "state": 1},
         )
-        return {doc["external_id"]: EntityType(doc["entity"]) async for doc in cursor}
+        return {
+            doc["external_id"]: EntityType(doc["entity"])
+            for doc in docs
+            if doc.get("state") == "applied"
+        }
 
 
 def _listing(source_id: str, draft: ListingDraft, errors: list[ItemError]) -> Listing | None:

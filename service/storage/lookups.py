@@ -9,10 +9,10 @@ look-up costs a fifth of that for a few more round trips, on either server.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from service.storage.collections import Database
+from service.storage.collections import LISTINGS, Database
 
 T = TypeVar("T")
 
@@ -39,3 +39,21 @@ async def find_in(
         selection = {**(where or {}), field: {"$in": list(piece)}}
         found += await db[collection].find(selection, projection).to_list()
     return found
+
+
+async def source_listings(
+    db: Database, source_id: str, external_ids: Iterable[str], projection: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The listings of one source with these external ids: exactly (source_id,
+    external_id in ...), the shape the unique index answers. Anything else (a state)
+    is for the caller to check: with one more condition in the filter the embedded
+    server scanned every listing of the database instead (10 s at 62,000 listings).
+    """
+    return await find_in(
+        db,
+        LISTINGS,
+        "external_id",
+        sorted(set(external_ids)),
+        projection,
+        where={"source_id": source_id},
+    )
