@@ -278,8 +278,13 @@ class GraphQLEndpoint:
         versions = self.versions.snapshot(policy.collections) if policy is not None else {}
         made_at = self.cache.clock()
         context = self._services.context(principal, request_id, lang)
-        # A shareable answer is a public read: it takes a slot (service.api.read_gate).
-        gate = self._public_reads.slot() if policy is not None else contextlib.nullcontext()
+        # A shareable answer is a public read: it takes a slot (service.api.read_gate);
+        # a request with a key goes first; other anonymous ones neither wait nor hold.
+        gate: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
+        if policy is not None:
+            gate = self._public_reads.slot()
+        elif principal.role is not ANONYMOUS.role:
+            gate = self._public_reads.write()
         try:
             async with gate:
                 result = await self._schema.execute(
