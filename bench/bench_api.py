@@ -36,6 +36,7 @@ import asyncio
 import dataclasses
 import random
 import secrets
+import shutil
 import sys
 import time
 import traceback
@@ -316,6 +317,10 @@ async def main(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     # Every instance the same secret (as production requires), new for each run.
     key_secret = secrets.token_hex(32)
+    if args.regenerate:
+        # The embedded server drops a database of this size document by document (more
+        # than 20 minutes); its files go at once. The directory holds only this dataset.
+        shutil.rmtree(args.out / "db", ignore_errors=True)
     # Its own server on its files: another run's live server is an error, not shared.
     database = EmbeddedDatabase(args.out / "db", reuse=False)
     await database.start(READY_TIMEOUT_S)

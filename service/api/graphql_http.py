@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -39,6 +40,7 @@ from service.api.change_versions import ChangeVersions
 from service.api.graphql_request import (
     GraphQLRequest,
     decode_json_body,
+    header_values,
     parse_get,
     parse_params,
     read_body,
@@ -185,18 +187,19 @@ class GraphQLEndpoint:
 
     async def _respond(self, request: Request) -> Response:
         request_id = request_id_of(request.scope)
+        headers = header_values(request.scope)
         if (
             request.method == "GET"
             and self._graphiql_html is not None
-            and "text/html" in request.headers.get("accept", "")
+            and "text/html" in headers.get("accept", "")
             and "query" not in request.query_params
             and "extensions" not in request.query_params
         ):
             return HTMLResponse(self._graphiql_html)
         media_type = JSON
         try:
-            media_type = response_media_type(request.headers.get("accept"))
-            return await self._handle(request, media_type, request_id)
+            media_type = response_media_type(headers.get("accept"))
+            return await self._handle(request, headers, media_type, request_id)
         except RequestError as error:
             return error_response(error, media_type, request_id)
         except PyMongoError as error:  # from admission: authentication, rate limits
@@ -205,12 +208,14 @@ class GraphQLEndpoint:
             log_unavailable(request_id, error)
             return error_response(unavailable(), media_type, request_id)
 
-    async def _handle(self, request: Request, media_type: str, request_id: str) -> Response:
+    async def _handle(
+        self, request: Request, headers: Mapping[str, str], media_type: str, request_id: str
+    ) -> Response:
         if request.method == "POST":
-            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            content_type = headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type != JSON:
                 raise RequestError(415, f"Content-Type must be {JSON}")
-            body = await read_body(request, self._max_body_bytes)
+            body = await read_body(request, headers, self._max_body_bytes)
             params = parse_params(decode_json_body(body))
             allowed = frozenset({OperationType.QUERY, OperationType.MUTATION})
         elif request.method == "GET":
@@ -223,23 +228,22 @@ class GraphQLEndpoint:
             raise RequestError(400, "'query' is required")
 
         client = request.client.host if request.client else "-"
-        principal = await self.admit(request.headers.get("authorization"), client)
+        principal = await self.admit(headers.get("authorization"), client)
         await self.before_request()
-        lang = preferred_language(request.headers.get("accept-language"), self._default_lang)
+        lang = preferred_language(headers.get("accept-language"), self._default_lang)
         policy = self._shared_policy(principal, document, params.operation_name)
         run = functools.partial(
             self._execute, document, params, allowed, principal, lang, media_type, request_id
         )
         if policy is None:
-            return self._response(await run(None), None, request)
+            return self._response(await run(None), None, request_id, headers)
         if self._exact:
             self.versions.poll()  # one SQLite read: the versions as of now
         key = cache_key(document.sha256, params.operation_name, params.variables, lang, media_type)
-        headers = request.headers
         if http_caching.wants_fresh(headers.get("cache-control"), headers.get("pragma")):
             answer = await run(policy)
             self.cache.store(key, answer)
-            return self._response(answer, None, request)
+            return self._response(answer, None, request_id, headers)
         hit = self.cache.lookup(key, exact=self._exact)
         if hit is not None:
             if hit.refresh:
@@ -248,10 +252,9 @@ class GraphQLEndpoint:
                     f"{request_id}-refresh", policy,
                 )  # fmt: skip
                 self.cache.refresh(key, refresh)
-            return self._response(hit.answer, hit.max_age, request)
-        return self._response(
-            await self.cache.make(key, functools.partial(run, policy)), None, request
-        )
+            return self._response(hit.answer, hit.max_age, request_id, headers)
+        answer = await self.cache.make(key, functools.partial(run, policy))
+        return self._response(answer, None, request_id, headers)
 
     def _shared_policy(
         self, principal: Principal, document: Document, operation_name: str | None
@@ -328,16 +331,18 @@ class GraphQLEndpoint:
             made_at=made_at,
         )
 
-    def _response(self, answer: Answer, max_age: int | None, request: Request) -> Response:
+    def _response(
+        self, answer: Answer, max_age: int | None, request_id: str, request: Mapping[str, str]
+    ) -> Response:
         """`answer` with its caching headers; 304 without a body when the client holds
         it (If-None-Match). `max_age` overrides the answer's (a cached one may be
         out of date by a part of it)."""
-        headers = {"X-Request-ID": request_id_of(request.scope), "Vary": http_caching.VARY}
+        headers = {"X-Request-ID": request_id, "Vary": http_caching.VARY}
         if answer.shared and answer.etag is not None:
             age = answer.max_age if max_age is None else max_age
             headers["Cache-Control"] = http_caching.public(age, self._stale_while_revalidate)
             headers["ETag"] = answer.etag
-            if http_caching.not_modified(request.headers.get("if-none-match"), answer.etag):
+            if http_caching.not_modified(request.get("if-none-match"), answer.etag):
                 return Response(status_code=304, headers=headers)
         else:
             headers["Cache-Control"] = http_caching.NO_STORE

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from starlette.requests import Request
+from starlette.types import Scope
 
 from service.api.http_errors import RequestError
 
@@ -46,8 +48,18 @@ def parse_params(params: Any) -> GraphQLRequest:
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+def header_values(scope: Scope) -> dict[str, str]:
+    """The request's headers by (lower-case) name, the first of a repeated one, decoded
+    once. Starlette's `Headers` finds each name by a scan that encodes it: the nine a
+    GraphQL request looks at took a third of the CPU of an answer from the cache."""
+    found: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        found.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return found
+
+
+async def read_body(request: Request, headers: Mapping[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"request body exceeds {limit} bytes")
     chunks: list[bytes] = []

@@ -57,6 +57,10 @@ WATCHED = (*ENTITY_COLLECTIONS, READ_BARRIERS, ENTITY_REDIRECTS)
 MAX_BATCH = 500
 MAX_AWAIT_MS = 200
 SNAPSHOT_BATCH = 1000
+# The database's identity (Applier._origin): a document beside the barriers, and the
+# read model's record of the one it was made from.
+ORIGIN_ID = "read_model_origin"
+ORIGIN_META = "database_origin"
 # The stored resume token cannot be used: the server no longer has its history
 # (MongoDB: 280, 286), or does not read it as a token (260; SecantusDB: 9).
 HISTORY_LOST = frozenset({9, 260, 280, 286})
@@ -132,12 +136,14 @@ class Applier:
         await asyncio.sleep(wait)
 
     async def _follow(self) -> None:
-        token = await self._sql(functools.partial(self._stored_token, self.caught_up.is_set()))
+        origin = await self._origin()
+        caught_up = self.caught_up.is_set()
+        token = await self._sql(functools.partial(self._stored_token, caught_up, origin))
         if token is None:
             stream = await self._open(None)
             try:
                 await self._mark()
-                await self.rebuild(stream)
+                await self.rebuild(stream, origin)
                 await self._drain(stream)
             finally:
                 await stream.close()
@@ -153,6 +159,19 @@ class Applier:
             await self._drain(stream)
         finally:
             await stream.close()
+
+    async def _origin(self) -> str:
+        """The database's identity: made once, by whichever applier comes first, and the
+        same for every host's. A database dropped or replaced while this process was
+        away (its files removed, a restore) has another one, or none yet: a token of
+        the old one could point past everything the new one has, and the stream would
+        never deliver a change, so the read model would never catch up."""
+        barriers = self.db[READ_BARRIERS]
+        await barriers.update_one(
+            {"_id": ORIGIN_ID}, {"$setOnInsert": {"origin": secrets.token_hex(8)}}, upsert=True
+        )
+        found = await barriers.find_one({"_id": ORIGIN_ID})
+        return str(found["origin"]) if found else ""
 
     async def _mark(self) -> None:
         """Write this applier's marker, after the stream was opened: once the marker's
@@ -247,13 +266,16 @@ class Applier:
         with store.transaction(connection):
             store.set_meta(connection, "resume_token", None)
 
-    def _stored_token(self, caught_up: bool) -> Mapping[str, Any] | None:
+    def _stored_token(self, caught_up: bool, origin: str) -> Mapping[str, Any] | None:
         """The token to resume from (None: rebuild). Before this applier has caught up,
         the file says it is not caught up: other processes read that (not ready)."""
         try:
             connection = self._connection()
         except store.ReadModelUnavailable as why:
             logger.info("read model: %s; rebuilding", why)
+            return None
+        if store.get_meta(connection, ORIGIN_META) != origin:
+            logger.info("read model: made from another database than this one; rebuilding")
             return None
         raw = store.get_meta(connection, "resume_token")
         if raw and not caught_up:
@@ -291,7 +313,7 @@ class Applier:
 
     # -- rebuild ----------------------------------------------------------------------------
 
-    async def rebuild(self, stream: AsyncChangeStream[dict[str, Any]]) -> None:
+    async def rebuild(self, stream: AsyncChangeStream[dict[str, Any]], origin: str) -> None:
         """A new file from a snapshot of every entity, continuing from `stream`'s start."""
         started = time.monotonic()
         building = self.path.with_name(self.path.name + ".building")
@@ -314,7 +336,7 @@ class Applier:
                     )
             await self._snapshot_redirects(connection)
             token = stream.resume_token
-            await self._sql(lambda: _finish_build(connection, token))
+            await self._sql(lambda: _finish_build(connection, token, origin))
         finally:
             await self._sql(connection.close)
         await self._sql(lambda: self._install(building))
@@ -347,9 +369,12 @@ def _insert_redirects(connection: sqlite3.Connection, docs: list[dict[str, Any]]
         redirects.insert_many(connection, docs)
 
 
-def _finish_build(connection: sqlite3.Connection, token: Mapping[str, Any] | None) -> None:
+def _finish_build(
+    connection: sqlite3.Connection, token: Mapping[str, Any] | None, origin: str
+) -> None:
     with store.transaction(connection):
         _store_position(connection, token)
+        store.set_meta(connection, ORIGIN_META, origin)
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.execute("ANALYZE")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import time
@@ -323,3 +324,27 @@ def _answers(db: Database, killed: int, storage: Path) -> Callable[[], Awaitable
         return servers(storage) not in ([], [killed])
 
     return check
+
+
+async def test_a_database_replaced_while_away_is_rebuilt_not_awaited(tmp_path: Path) -> None:
+    """Its files removed and a new one filled (a restore, a reset data directory): the
+    stored token is the old server's, and the new one's stream would never reach it."""
+    path = tmp_path / "read_model" / "replaced.sqlite"
+    storage = tmp_path / "db"
+    for generation, names in enumerate((["Альфа", "Бета", "Гамма"], ["Дельта"])):
+        if generation:
+            shutil.rmtree(storage)
+        async with embedded_database(storage, 60) as uri:
+            client = mongo_client(uri, serverSelectionTimeoutMS=2000)
+            db = client["replaced"]
+            try:
+                await ensure_collections(db)
+                await ingest(
+                    db, [community(f"g{generation}-{n}", name) for n, name in enumerate(names)]
+                )
+                async with applying(db, path) as applier:
+                    assert applier.rebuilds == 1
+                    assert await in_step(db, path)
+            finally:
+                await client.close()
+    assert len(projected_ids(path, COMMUNITIES)) == 1
