@@ -123,21 +123,23 @@ def showcase_scenario(name: str = "showcase") -> Scenario:
 
 def graphql_problem(response: Answer) -> str | None:
     """Why an answer is not a GraphQL result with data, or None."""
+    return _problem(response)[0]
+
+
+def _problem(response: Answer) -> tuple[str | None, dict[str, Any]]:
     if response.status_code != 200:
-        return f"HTTP {response.status_code}: {response.text[:300]}"
+        return f"HTTP {response.status_code}: {response.text[:300]}", {}
     payload = orjson.loads(response.content)
     if payload.get("errors"):
-        return f"errors: {orjson.dumps(payload['errors']).decode()[:500]}"
+        return f"errors: {orjson.dumps(payload['errors']).decode()[:500]}", {}
     if not payload.get("data"):
-        return "no data"
-    return None
+        return "no data", {}
+    return None, payload["data"]
 
 
 def response_problem(response: Answer, scenario: Scenario) -> str | None:
-    problem = graphql_problem(response)
-    if problem is not None:
-        return problem
-    return scenario.check(orjson.loads(response.content)["data"])
+    problem, data = _problem(response)  # parsed once: the clients share the server's cores
+    return problem if problem is not None else scenario.check(data)
 
 
 async def request_once(client: LoadClient, scenario: Scenario, n: int, outcome: Outcome) -> None:
