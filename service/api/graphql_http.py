@@ -152,6 +152,9 @@ class GraphQLEndpoint:
         bad key counts as a request of its address, so guessing keys is rate limited too.
         The database work is bounded by `db_timeout_s` (a PyMongo timeout error after it).
         """
+        if not authorization and self.limiter.batched:
+            # No key and counts kept locally: nothing here waits for the database.
+            return await self._admit_anonymous(client)
         db = self._services.database()
         with pymongo.timeout(self._db_timeout_s):
             try:
@@ -162,6 +165,13 @@ class GraphQLEndpoint:
                     raise _over_limit(wait) from None
                 raise RequestError(401, str(error), {"WWW-Authenticate": "Bearer"}) from None
             wait = await self.retry_after(principal)
+        if wait is not None:
+            raise _over_limit(wait)
+        return principal
+
+    async def _admit_anonymous(self, client: str) -> Principal:
+        principal = Principal(ANONYMOUS.role, client=client)
+        wait = await self.retry_after(principal)
         if wait is not None:
             raise _over_limit(wait)
         return principal

@@ -62,14 +62,21 @@ async def read_body(request: Request, headers: Mapping[str, str], limit: int) ->
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"request body exceeds {limit} bytes")
+    # The ASGI messages themselves: most bodies are one message, and Starlette's
+    # stream() costs an async generator per request.
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise RequestError(400, "the client closed the connection before its body arrived")
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise RequestError(413, f"request body exceeds {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def decode_json_body(body: bytes) -> Any:
