@@ -10,9 +10,12 @@ import httpx
 import pytest
 
 import service.partner.service
+from schema.models import Listing
+from schema.taxonomy import EntityType
 from service.api import read_gate
 from service.api.metrics import Metrics
 from service.api.read_gate import ReadGate, ReadGateStats
+from service.ingest.pipeline import ingest
 from service.settings import ReadConsistency
 from service.storage.collections import Database
 from tests.conftest import client_for, settings_for
@@ -96,6 +99,13 @@ async def test_a_read_held_for_writes_begins_after_the_bound(
         assert began.is_set()
 
 
+def registry_community(n: int) -> Listing:
+    payload = {"name": {"en": f"Registry guild {n}"}, "kind": "professional", "form": "association"}
+    return Listing(
+        entity=EntityType.COMMUNITY, source_id="registry", external_id=f"r{n}", payload=payload
+    )
+
+
 class NoticedHold(ReadGateStats):
     """Stats that say when a read was first held for a write."""
 
@@ -110,12 +120,14 @@ class NoticedHold(ReadGateStats):
 
 
 async def test_a_partner_request_holds_public_reads_of_its_process(
-    mongo_uri: str, demo_db: Database, monkeypatch: pytest.MonkeyPatch
+    mongo_uri: str, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = settings_for(mongo_uri, demo_db.name, read_consistency=ReadConsistency.SESSION)
+    # Its own database: the partner's listings must not reach the shared demo one.
+    await ingest(db, [registry_community(n) for n in range(3)])
+    settings = settings_for(mongo_uri, db.name, read_consistency=ReadConsistency.SESSION)
     metrics = Metrics()
     metrics.public_reads = stats = NoticedHold()
-    key = await partner_key(demo_db)
+    key = await partner_key(db)
     writing, release = asyncio.Event(), asyncio.Event()
     real = service.partner.service.ingest
 
